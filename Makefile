@@ -1,0 +1,62 @@
+# SmartGrowth CRM. `make demo` and `make test` do all the set-up they need.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# Reinstall whenever the declared or pinned dependencies change.
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt 2>/dev/null | sha1sum | cut -c1-12)
+
+.PHONY: help install system-deps kafka-jars test test-unit demo up lint typecheck schemas lock clean
+
+help:
+	@echo "make demo       set up, run the pipeline on the embedded defaults, print the report"
+	@echo "make test       set up, run every test (real Kafka and PostgreSQL)"
+	@echo "make test-unit  the fast tests that need no servers"
+	@echo "make up         the whole stack in the foreground until Ctrl-C"
+	@echo "make lint       ruff and mypy"
+	@echo "make schemas    regenerate schemas/ from the contract models"
+	@echo "make clean      remove .venv and .crm (all local data)"
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check --upgrade pip
+	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+system-deps:
+	@infra/install-system-deps.sh
+
+# Resolve the pinned Kafka broker from Maven Central once (cached under .crm/kafka and ~/.m2).
+kafka-jars: $(STAMP) system-deps
+	@$(BIN)/crm infra prepare
+
+install: $(STAMP) system-deps kafka-jars
+
+test: install
+	$(BIN)/pytest -q
+
+test-unit: $(STAMP)
+	$(BIN)/pytest -q tests/unit
+
+demo: install
+	$(BIN)/crm demo
+
+up: install
+	$(BIN)/crm up
+
+lint: $(STAMP)
+	$(BIN)/ruff check services tests
+	$(BIN)/mypy
+
+schemas: $(STAMP)
+	$(BIN)/crm schemas generate
+
+# Refresh the pins after changing dependencies in pyproject.toml.
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install -q --upgrade pip && .lock-venv/bin/pip install -q -e '.[dev]'
+	.lock-venv/bin/pip freeze --exclude-editable | grep -v '^-e' > constraints.txt
+	rm -rf .lock-venv
+
+clean:
+	rm -rf $(VENV) .crm

@@ -1,0 +1,1 @@
+"""The event contract with partner systems (CONTRACT.md), as strict pydantic models."""

@@ -1,0 +1,111 @@
+"""Turn raw JSON bytes into contract events, or into located problems.
+
+Both the gateway (a request body: one envelope or an array) and every Kafka consumer (one
+message) decode through here, so a message is judged the same way everywhere.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from pydantic import Field, TypeAdapter, ValidationError
+
+from crm.contract.events import AlertEvent, DomainEvent
+
+_EVENT_TAGS = {model.__name__ for model in DomainEvent.__args__}  # type: ignore[attr-defined]
+_ALERT_TAGS = {model.__name__ for model in AlertEvent.__args__}  # type: ignore[attr-defined]
+
+_one_event: TypeAdapter[DomainEvent] = TypeAdapter(Annotated[DomainEvent, Field(discriminator="event_type")])
+_many_events: TypeAdapter[list[DomainEvent]] = TypeAdapter(
+    list[Annotated[DomainEvent, Field(discriminator="event_type")]]
+)
+_one_alert: TypeAdapter[AlertEvent] = TypeAdapter(Annotated[AlertEvent, Field(discriminator="event_type")])
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One reason an event was refused: where (index in the request, dotted field) and why."""
+
+    index: int
+    field: str
+    message: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "field": self.field, "message": self.message}
+
+
+class InvalidEvents(ValueError):
+    """Raised when input is not valid JSON or breaks the contract; carries every problem."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = list(problems)
+        super().__init__("; ".join(f"[{p.index}] {p.field}: {p.message}" for p in self.problems))
+
+    @property
+    def reason(self) -> str:
+        return str(self)
+
+
+def decode_event(raw: bytes | str) -> DomainEvent:
+    """Decode one envelope of a domain event (a Kafka message value)."""
+    try:
+        return _one_event.validate_json(raw)
+    except ValidationError as exc:
+        raise InvalidEvents(_problems(exc, batch=False)) from None
+
+
+def decode_alert(raw: bytes | str) -> AlertEvent:
+    """Decode one alert envelope (a `crm.alerts` message value)."""
+    try:
+        return _one_alert.validate_json(raw)
+    except ValidationError as exc:
+        raise InvalidEvents(_problems(exc, batch=False, tags=_ALERT_TAGS)) from None
+
+
+def decode_events(raw: bytes | str) -> list[DomainEvent]:
+    """Decode a request body: one envelope or a JSON array of them."""
+    stripped = raw.lstrip()[:1]
+    if stripped in (b"[", "["):
+        try:
+            return _many_events.validate_json(raw)
+        except ValidationError as exc:
+            raise InvalidEvents(_problems(exc, batch=True)) from None
+    return [decode_event(raw)]
+
+
+def _problems(exc: ValidationError, *, batch: bool, tags: set[str] = _EVENT_TAGS) -> list[Problem]:
+    problems = []
+    for error in exc.errors(include_url=False, include_input=False):
+        loc = list(error["loc"])
+        index = loc.pop(0) if batch and loc and isinstance(loc[0], int) else 0
+        if loc and loc[0] in tags:  # the discriminated union puts the tag first
+            loc.pop(0)
+        problems.append(Problem(int(index), _field(error["type"], loc), _message(error)))
+    return problems
+
+
+def _field(error_type: str, loc: list[Any]) -> str:
+    if error_type in ("union_tag_invalid", "union_tag_not_found"):
+        return "event_type"
+    return ".".join(str(part) for part in loc) or "$"
+
+
+def _message(error: Any) -> str:
+    kind = error["type"]
+    if kind == "union_tag_invalid":
+        return f"unknown event_type {error['ctx']['tag']!r}; expected one of {', '.join(sorted(_EVENT_TAGS))}"
+    if kind == "union_tag_not_found":
+        return "event_type is required"
+    if kind == "extra_forbidden":
+        return "unexpected field"
+    if kind == "missing":
+        return "field required"
+    if kind == "timezone_aware":
+        return "timestamp must carry a time zone (RFC 3339, e.g. 2020-10-05T09:00:00Z)"
+    message = str(error["msg"])
+    return message.removeprefix("Value error, ")
+
+
+def encode_event(event: DomainEvent | AlertEvent) -> bytes:
+    """The canonical wire form: compact JSON, UTC timestamps, absent optionals left out."""
+    return event.model_dump_json(exclude_none=True).encode()

@@ -1,0 +1,45 @@
+"""Constrained field types shared by every event of the contract."""
+
+from typing import Annotated
+
+from pydantic import AfterValidator, Field, StringConstraints, WithJsonSchema
+
+from crm.contract.country_codes import ISO_3166_ALPHA2
+
+SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+# `/` is reserved: Kafka keys are `partner_id/sme_id` and `partner_id/pilot_id`.
+IDENTIFIER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]*$"
+
+
+def _known_country(code: str) -> str:
+    if code not in ISO_3166_ALPHA2:
+        raise ValueError(f"'{code}' is not an ISO 3166-1 alpha-2 country code")
+    return code
+
+
+CountryCode = Annotated[
+    str,
+    AfterValidator(_known_country),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "description": "ISO 3166-1 alpha-2 country code",
+            "enum": sorted(ISO_3166_ALPHA2),
+        }
+    ),
+]
+
+PartnerId = Annotated[str, StringConstraints(pattern=SLUG_PATTERN, min_length=2, max_length=64)]
+"""A partner's lowercase slug, e.g. `tehnopol`, `business-tampere`."""
+
+EntityId = Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN, min_length=1, max_length=128)]
+"""An identifier chosen by the partner (SME, pilot, agreement)."""
+
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+"""A name, counterpart, region, title or sector."""
+
+LongText = Annotated[str, StringConstraints(max_length=4000)]
+"""Free-text notes."""
+
+PositiveHours = Annotated[float, Field(gt=0, le=10_000, allow_inf_nan=False)]
+AmountEur = Annotated[float, Field(ge=0, le=1e12, allow_inf_nan=False)]

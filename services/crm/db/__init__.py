@@ -1,0 +1,1 @@
+"""PostgreSQL: engine, table definitions and Alembic migrations."""

@@ -1,0 +1,1 @@
+"""`crm demo`: the pipeline end to end on the embedded defaults."""

@@ -1,0 +1,1 @@
+"""Local infrastructure the project starts and stops itself: Kafka (KRaft) and PostgreSQL."""

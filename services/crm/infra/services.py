@@ -1,0 +1,70 @@
+"""Run the project's own services (projector, gateway, ...) as separate child processes."""
+
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import structlog
+
+from crm.infra.processes import spawn_server, stop_process
+from crm.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+
+def service_environment(settings: Settings, **overrides: str) -> dict[str, str]:
+    """This process's environment plus every setting as a CRM_* variable."""
+    env = dict(os.environ)
+    for name, value in settings.model_dump().items():
+        if value is not None:
+            env[f"CRM_{name.upper()}"] = str(value)
+    env.setdefault("CRM_LOG_FORMAT", "json")
+    env.update(overrides)
+    return env
+
+
+@dataclass
+class ServiceProcess:
+    """`crm <args>` in a child process, logging to `log_path`."""
+
+    name: str
+    args: list[str]
+    env: dict[str, str]
+    log_path: Path
+    _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+
+    def start(self) -> "ServiceProcess":
+        argv = [sys.executable, "-m", "crm.cli", *self.args]
+        self._process = spawn_server(argv, self.log_path, env=self.env)
+        log.info("service.started", service=self.name, pid=self._process.pid, log=str(self.log_path))
+        return self
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    def alive(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, for tests of crash safety."""
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait()
+            self._process = None
+
+    def stop(self, timeout: float = 20.0) -> None:
+        if self._process is None:
+            return
+        code = stop_process(self._process, signal.SIGTERM, timeout)
+        log.info("service.stopped", service=self.name, exit_code=code)
+        self._process = None
+
+    def __enter__(self) -> "ServiceProcess":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

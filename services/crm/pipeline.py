@@ -1,0 +1,79 @@
+"""The whole pipeline on one machine: infrastructure, topics, schema and every service.
+
+Used by `crm up`, `crm demo` and the end-to-end tests, so they all run the same thing.
+"""
+
+import asyncio
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+
+import structlog
+
+from crm.db.migrate import upgrade_database
+from crm.infra.services import ServiceProcess, service_environment
+from crm.infra.stack import running_infrastructure
+from crm.messaging.topic_admin import contract_topics, ensure_topics
+from crm.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class RunningPipeline:
+    settings: Settings
+    """Settings with `kafka_bootstrap` and `database_url` of the running servers."""
+    services: dict[str, ServiceProcess]
+
+
+def prepare_infrastructure(settings: Settings) -> None:
+    """Topics with their retention, and the read-model schema. Idempotent."""
+    assert settings.kafka_bootstrap and settings.database_url
+    asyncio.run(ensure_topics(settings.kafka_bootstrap, contract_topics(settings)))
+    upgrade_database(settings.database_url)
+
+
+@contextmanager
+def running_pipeline(settings: Settings, *, services: tuple[str, ...] = ("projector",)) -> Iterator[RunningPipeline]:
+    """Start what is needed, yield, then stop every process started here, in reverse order."""
+    with ExitStack() as stack:
+        live = stack.enter_context(running_infrastructure(settings))
+        prepare_infrastructure(live)
+        env = service_environment(live)
+        logs = live.state_dir / "logs"
+        started: dict[str, ServiceProcess] = {}
+        if "projector" in services:
+            started["projector"] = stack.enter_context(
+                ServiceProcess("projector", ["projector", "run"], env, logs / "projector.log")
+            )
+        yield RunningPipeline(live, started)
+
+
+def run_stack_in_foreground(settings: Settings) -> None:
+    """`crm up`: the stack until Ctrl-C or SIGTERM."""
+    from crm.logs import configure_logging
+
+    configure_logging(settings.log_level, "console")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with running_pipeline(settings) as pipeline:
+        log.info(
+            "stack.ready",
+            kafka=pipeline.settings.kafka_bootstrap,
+            database=pipeline.settings.database_url,
+            logs=str(pipeline.settings.state_dir / "logs"),
+        )
+        print(f"Kafka:      {pipeline.settings.kafka_bootstrap}")
+        print(f"PostgreSQL: {pipeline.settings.database_url}")
+        print("Press Ctrl-C to stop.")
+        try:
+            while not stop.wait(1.0):
+                for name, service in pipeline.services.items():
+                    if not service.alive():
+                        log.error("service.died", service=name, log=str(service.log_path))
+                        service.start()
+        except KeyboardInterrupt:
+            pass
+    log.info("stack.stopped")

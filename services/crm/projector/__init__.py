@@ -1,0 +1,1 @@
+"""The projector: consumes `crm.events` and keeps the read models in PostgreSQL."""

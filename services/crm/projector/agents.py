@@ -1,0 +1,41 @@
+"""The projector's agent: `project_events` reads `crm.events` in batches."""
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import faust
+from faust.types import EventT
+
+from crm.projector.messages import ReceivedMessage
+
+BatchHandler = Callable[[Sequence[ReceivedMessage]], Awaitable[object]]
+
+
+def received(event: EventT[bytes]) -> ReceivedMessage:  # type: ignore[type-arg]
+    message = event.message
+    headers: Any = message.headers or []
+    pairs: list[tuple[str, Any]] = list(headers.items() if isinstance(headers, dict) else headers)
+    return ReceivedMessage(
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        key=message.key,
+        value=message.value,
+        headers=tuple((str(k), v if isinstance(v, bytes) else str(v).encode()) for k, v in pairs),
+    )
+
+
+def register_project_events(
+    app: faust.App,
+    topic: faust.TopicT,
+    handle_batch: BatchHandler,
+    *,
+    batch_size: int,
+    batch_seconds: float,
+) -> None:
+    """Each batch is acknowledged to Kafka only after `handle_batch` has returned."""
+
+    @app.agent(topic, name="project_events")
+    async def project_events(stream: faust.StreamT[bytes]) -> None:
+        async for events in stream.take_events(batch_size, within=batch_seconds):  # type: ignore[attr-defined]
+            await handle_batch([received(event) for event in events])

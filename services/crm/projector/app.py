@@ -1,0 +1,21 @@
+"""The projector's Faust application (only the App; agents live in agents.py)."""
+
+import faust
+
+from crm.settings import Settings
+
+
+def create_app(settings: Settings, bootstrap: str) -> faust.App:
+    return faust.App(
+        settings.projector_group,
+        broker=f"kafka://{bootstrap}",
+        store="memory://",
+        datadir=str(settings.state_dir / "faust" / settings.projector_group),
+        web_enabled=False,
+        autodiscover=False,
+        topic_allow_declare=False,  # topics are created with their retention by ensure_topics
+        topic_disable_leader=True,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        stream_wait_empty=False,
+    )

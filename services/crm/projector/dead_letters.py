@@ -1,0 +1,40 @@
+"""Parking undecodable messages on the dead-letter topic, with the reason in headers."""
+
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from crm.projector.messages import ReceivedMessage
+
+
+class Producer(Protocol):
+    """The slice of Faust's producer we use (positional, as Faust defines it)."""
+
+    async def send_and_wait(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        partition: int | None,
+        timestamp: float | None,
+        headers: Any,
+    ) -> Any: ...
+
+
+class KafkaDeadLetters:
+    """Sends the original bytes and key to the DLQ topic and waits for the broker's ack."""
+
+    def __init__(self, producer: Producer, topic: str, consumer_name: str) -> None:
+        self._producer = producer
+        self._topic = topic
+        self._consumer_name = consumer_name
+
+    async def park(self, message: ReceivedMessage, reason: str) -> None:
+        headers = [
+            ("dlq.reason", reason.encode()[:8000]),
+            ("dlq.source.topic", message.topic.encode()),
+            ("dlq.source.partition", str(message.partition).encode()),
+            ("dlq.source.offset", str(message.offset).encode()),
+            ("dlq.consumer", self._consumer_name.encode()),
+            ("dlq.parked_at", datetime.now(UTC).isoformat().replace("+00:00", "Z").encode()),
+        ]
+        await self._producer.send_and_wait(self._topic, message.key, message.value, None, None, headers)
