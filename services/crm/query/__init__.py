@@ -1,0 +1,1 @@
+"""The query service: analysts' and partners' read access to the read models (HTTP, CSV, dashboard)."""

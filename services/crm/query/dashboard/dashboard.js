@@ -1,0 +1,170 @@
+// SmartGrowth CRM dashboard: plain JavaScript, no build step, no CDN. It reads the same
+// query API an analyst would, with the token typed above (kept in this tab's sessionStorage).
+"use strict";
+
+const STAGES = ["selected", "trained", "met", "piloting", "agreement"];
+const TARGETS = [
+  { label: "SMEs in (digital) export missions", key: "smes_in_matchmaking", target: 30 },
+  { label: "Sales agreements", key: "sales_agreements", target: 3, note: "target 3–4" },
+  { label: "Markets with matchmaking", key: "matchmaking_market_count", target: 3 },
+];
+
+const $ = (selector) => document.querySelector(selector);
+
+function el(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
+  for (const child of children) node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  return node;
+}
+
+function svg(tag, attributes = {}, text) {
+  const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
+  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+async function api(path) {
+  const token = sessionStorage.getItem("crm-token") || "";
+  const response = await fetch(path, { headers: { Authorization: `Bearer ${token}`, Accept: "application/json" } });
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    const message = body.detail || body.message || response.statusText;
+    throw new Error(`${response.status}: ${typeof message === "string" ? message : JSON.stringify(message)}`);
+  }
+  return body;
+}
+
+async function allPages(path) {
+  const items = [];
+  let next = null;
+  do {
+    const page = await api(next ? `${path}${path.includes("?") ? "&" : "?"}cursor=${encodeURIComponent(next)}` : path);
+    items.push(...page.items);
+    next = page.next;
+  } while (next && items.length < 5000);
+  return items;
+}
+
+function barChart(rows, max, { width = 300, rowHeight = 20, testid }) {
+  const chart = svg("svg", { width, height: rows.length * rowHeight + 4, role: "img", "data-testid": testid });
+  rows.forEach(([label, value], index) => {
+    const y = index * rowHeight;
+    const barWidth = max ? Math.round(((width - 130) * value) / max) : 0;
+    chart.append(svg("text", { x: 0, y: y + 14 }, label));
+    chart.append(svg("rect", { x: 80, y: y + 3, width: Math.max(barWidth, 1), height: rowHeight - 6, fill: "#1f6feb", rx: 2 }));
+    chart.append(svg("text", { x: 86 + barWidth, y: y + 14, "data-stage": label }, String(value)));
+  });
+  return chart;
+}
+
+function renderKpis(kpis) {
+  $("#as-of").textContent = kpis.as_of ? `as of ${kpis.as_of}` : "";
+  const sales = (kpis.agreements_by_type || {}).sales || 0;
+  const figures = [
+    ["SMEs selected", "smes_selected", kpis.smes_selected],
+    ["SMEs withdrawn", "smes_withdrawn", kpis.smes_withdrawn],
+    ["SMEs in matchmaking", "smes_in_matchmaking", kpis.smes_in_matchmaking],
+    ["Matchmaking markets", "matchmaking_markets", (kpis.matchmaking_markets || []).join(", ") || "—"],
+    ["Pilots in discussion", "pilots_in_discussion", kpis.pilots_in_discussion],
+    ["Stalled pilots", "pilots_stalled", kpis.pilots_stalled],
+    ["Agreements by type", "agreements_by_type", Object.entries(kpis.agreements_by_type || {}).map(([k, v]) => `${k} ${v}`).join(", ") || "—"],
+    ["Agreements by market", "agreements_by_market", Object.entries(kpis.agreements_by_market || {}).map(([k, v]) => `${k} ${v}`).join(", ") || "—"],
+  ];
+  $("#kpis").replaceChildren(
+    ...figures.map(([label, key, value]) =>
+      el("div", { class: "card" }, el("div", { class: "value", "data-kpi": key }, value ?? 0), el("div", { class: "label" }, label)))
+  );
+  const actual = { ...kpis, sales_agreements: sales, matchmaking_market_count: (kpis.matchmaking_markets || []).length };
+  const chart = svg("svg", { width: 520, height: TARGETS.length * 30 + 4, role: "img", "data-testid": "targets" });
+  TARGETS.forEach((target, index) => {
+    const value = actual[target.key] || 0;
+    const y = index * 30;
+    const scale = 220 / Math.max(target.target, value);
+    chart.append(svg("text", { x: 0, y: y + 18 }, target.label));
+    chart.append(svg("rect", { x: 240, y: y + 6, width: Math.max(1, value * scale), height: 16, class: value >= target.target ? "target-met" : "target-open", rx: 2 }));
+    chart.append(svg("line", { x1: 240 + target.target * scale, x2: 240 + target.target * scale, y1: y + 2, y2: y + 26, stroke: "#1d2330", "stroke-width": 2 }));
+    chart.append(svg("text", { x: 470, y: y + 18, "data-target": target.key }, `${value} / ${target.target}`));
+  });
+  $("#targets").replaceChildren(chart);
+}
+
+function renderFunnel(funnel) {
+  const max = funnel.stages.selected || 1;
+  const box = el("div", { class: "funnel", "data-partner": funnel.partner_id }, el("h3", {}, funnel.partner_id));
+  box.append(barChart(STAGES.map((stage) => [stage, funnel.stages[stage] || 0]), max, { testid: `funnel-${funnel.partner_id}` }));
+  const markets = Object.entries(funnel.by_market || {}).sort();
+  if (markets.length) {
+    const table = el("table", {}, el("thead", {}, el("tr", {}, el("th", {}, "market"), ...["met", "piloting", "agreement"].map((s) => el("th", {}, s)))));
+    const body = el("tbody");
+    for (const [market, stages] of markets) {
+      body.append(el("tr", {}, el("td", {}, market), ...["met", "piloting", "agreement"].map((s) => el("td", {}, stages[s] || 0))));
+    }
+    table.append(body);
+    box.append(table);
+  }
+  return box;
+}
+
+function renderPilots(pilots) {
+  pilots.sort((a, b) => (b.idle_days || 0) - (a.idle_days || 0));
+  $("#pilots tbody").replaceChildren(
+    ...pilots.map((p) =>
+      el("tr", { class: p.stalled ? "stalled" : "", "data-pilot": `${p.partner_id}/${p.pilot_id}` },
+        el("td", {}, p.partner_id), el("td", {}, p.pilot_id), el("td", {}, p.sme_id), el("td", {}, [p.market, p.region].filter(Boolean).join(" · ")),
+        el("td", {}, p.counterpart || ""), el("td", {}, (p.last_activity_at || "").slice(0, 10)), el("td", {}, p.idle_days ?? ""),
+        el("td", {}, p.stalled ? el("span", { class: "stalled-chip" }, "stalled") : p.status)))
+  );
+}
+
+function renderAgreements(agreements) {
+  agreements.sort((a, b) => (b.signed_at || "").localeCompare(a.signed_at || ""));
+  $("#agreements tbody").replaceChildren(
+    ...agreements.slice(0, 20).map((a) =>
+      el("tr", { "data-agreement": `${a.partner_id}/${a.agreement_id}` },
+        el("td", {}, (a.signed_at || "").slice(0, 10)), el("td", {}, a.partner_id), el("td", {}, a.sme_id),
+        el("td", {}, a.agreement_type), el("td", {}, a.market), el("td", {}, a.counterpart), el("td", {}, a.value_eur ?? "")))
+  );
+}
+
+async function load() {
+  $("#error").hidden = true;
+  try {
+    const me = await api("/v1/me");
+    const partners = me.role === "analyst" ? Object.keys((await api("/v1/programme/kpis")).partners || {}).sort() : [me.partner_id];
+    if (me.role === "analyst") {
+      renderKpis(await api("/v1/programme/kpis"));
+      $("#kpis-section").hidden = false;
+    } else {
+      $("#kpis-section").hidden = true;
+    }
+    const funnels = await Promise.all(partners.map((p) => api(`/v1/partners/${encodeURIComponent(p)}/funnel`)));
+    $("#funnels").replaceChildren(...funnels.map(renderFunnel));
+    const pilots = (await Promise.all(partners.map((p) => allPages(`/v1/partners/${encodeURIComponent(p)}/pilots?status=open&limit=500`)))).flat();
+    renderPilots(pilots);
+    const agreements = (await Promise.all(partners.map((p) => allPages(`/v1/partners/${encodeURIComponent(p)}/agreements?limit=500`)))).flat();
+    renderAgreements(agreements);
+    const status = await api("/v1/status");
+    $("#freshness").textContent = `newest event applied: ${status.newest_event_at || "none yet"} · projector lag: ${status.projector_lag ?? "?"} events`;
+    $("#content").hidden = false;
+    document.body.dataset.loaded = "true";
+  } catch (error) {
+    $("#content").hidden = true;
+    $("#error").textContent = `Cannot show the dashboard: ${error.message}`;
+    $("#error").hidden = false;
+    document.body.dataset.loaded = "error";
+  }
+}
+
+$("#login").addEventListener("submit", (event) => {
+  event.preventDefault();
+  sessionStorage.setItem("crm-token", $("#token").value.trim());
+  load();
+});
+const fromFragment = new URLSearchParams(location.hash.slice(1)).get("token");
+if (fromFragment) {
+  sessionStorage.setItem("crm-token", fromFragment);
+  history.replaceState(null, "", location.pathname);
+}
+if (sessionStorage.getItem("crm-token")) load();
