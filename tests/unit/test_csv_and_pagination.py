@@ -2,7 +2,7 @@
 
 import csv
 import io
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -19,7 +19,7 @@ def test_plain_values_are_kept() -> None:
     assert safe_cell("Huangpu District") == "Huangpu District"
     assert safe_cell(-5) == -5
     assert safe_cell(None) == ""
-    assert safe_cell(datetime(2020, 1, 2, tzinfo=timezone.utc)) == "2020-01-02T00:00:00Z"
+    assert safe_cell(datetime(2020, 1, 2, tzinfo=UTC)) == "2020-01-02T00:00:00Z"
     assert safe_cell(["CN", "VN"]) == "CN;VN"
 
 
