@@ -124,6 +124,7 @@ LOSS_NOTES = ("city chose a local supplier", "budget frozen", "requirements chan
 
 @dataclass(frozen=True)
 class AgreementPlan:
+    holder: str  # the SME that signs it
     agreement_type: str
     market: str
     region: str
@@ -182,7 +183,13 @@ PARTNERS = (
         lost_pilots=1,
         agreements=(
             AgreementPlan(
-                "commercial_representation", "CL", "Santiago", date(2021, 11, 18), "Andes Urban Tech SpA", None
+                "se-trafikvy",
+                "commercial_representation",
+                "CL",
+                "Santiago",
+                date(2021, 11, 18),
+                "Andes Urban Tech SpA",
+                None,
             ),
         ),
         withdraws_early=False,
@@ -216,7 +223,9 @@ PARTNERS = (
         open_pilots=10,
         lost_pilots=2,
         agreements=(
-            AgreementPlan("sales", "CN", "Guangzhou", date(2021, 3, 15), "Lingnan Smart Lighting Co., Ltd.", 120_000),
+            AgreementPlan(
+                "ee-valgus", "sales", "CN", "Guangzhou", date(2021, 3, 15), "Lingnan Smart Lighting Co., Ltd.", 120_000
+            ),
         ),
         withdraws_early=False,
         withdraws_after_pilot=False,
@@ -249,7 +258,13 @@ PARTNERS = (
         lost_pilots=2,
         agreements=(
             AgreementPlan(
-                "commercial_representation", "VN", "Da Nang", date(2021, 6, 30), "Han River Solutions JSC", None
+                "fi-nasienergy",
+                "commercial_representation",
+                "VN",
+                "Da Nang",
+                date(2021, 6, 30),
+                "Han River Solutions JSC",
+                None,
             ),
         ),
         withdraws_early=False,
@@ -282,7 +297,9 @@ PARTNERS = (
         open_pilots=8,
         lost_pilots=1,
         agreements=(
-            AgreementPlan("sales", "CN", "Hebei", date(2021, 9, 22), "Yanzhao Water Technology Co., Ltd.", 85_000),
+            AgreementPlan(
+                "fi-aurajoki", "sales", "CN", "Hebei", date(2021, 9, 22), "Yanzhao Water Technology Co., Ltd.", 85_000
+            ),
         ),
         withdraws_early=False,
         withdraws_after_pilot=False,
@@ -312,7 +329,11 @@ PARTNERS = (
         without_pilot=1,
         open_pilots=8,
         lost_pilots=2,
-        agreements=(AgreementPlan("sales", "CL", "Santiago", date(2021, 10, 28), "Cordillera Energía SpA", 64_500),),
+        agreements=(
+            AgreementPlan(
+                "se-kraftbyte", "sales", "CL", "Santiago", date(2021, 10, 28), "Cordillera Energía SpA", 64_500
+            ),
+        ),
         withdraws_early=True,
         withdraws_after_pilot=False,
     ),
@@ -399,6 +420,8 @@ def build_programme(rng: random.Random) -> dict[str, list[Sme]]:
 def build_partner(rng: random.Random, plan: PartnerPlan) -> list[Sme]:
     rows = list(plan.smes)
     rng.shuffle(rows)
+    holders = [a.holder for a in plan.agreements]
+    rows.sort(key=lambda row: holders.index(row[0]) if row[0] in holders else len(holders))
     n_mm, n_phys = plan.in_matchmaking, plan.physical_only
     smes = []
     for index, (sme_id, name, sector) in enumerate(rows):
@@ -500,14 +523,13 @@ def add_pilots_and_agreements(rng: random.Random, plan: PartnerPlan, in_matchmak
     leaver = in_matchmaking[n_agreements + plan.at_mission] if plan.withdraws_after_pilot else None
     no_pilot = in_matchmaking[len(in_matchmaking) - plan.without_pilot :]
     pool = [s for s in in_matchmaking if s not in holders and s is not leaver and s not in no_pilot] + holders
-    counter = iter(range(1, 1000))
 
     def new_pilot(sme: Sme, outcome: str, market: str | None = None, not_after: date = LAST_OPENING) -> Pilot:
         meetings = [m for m in sme.meetings if m.format == "digital" and (market is None or m.market == market)]
         first = min(meetings, key=lambda m: m.on)
         opened_on = min(first.on.date() + timedelta(days=rng.randint(14, 80)), not_after)
         pilot = Pilot(
-            pilot_id=f"p-{sme.sme_id.split('-', 1)[1]}-{next(counter)}",
+            pilot_id=f"p-{sme.sme_id.split('-', 1)[1]}-{len(sme.pilots) + 1}",
             market=first.market,
             region=first.region,
             counterpart=first.counterpart,
@@ -795,7 +817,7 @@ def add_targeted_lateness(plan: PartnerPlan, lines: list[Line]) -> None:
 def add_retries(rng: random.Random, lines: list[Line]) -> None:
     """A timed-out POST is sent again: the same envelope, byte for byte, minutes to days later."""
     originals = [line for line in lines if line.kind == "event" and not line.refused_first]
-    for line in rng.sample(originals, k=max(3, len(originals) // 30)):
+    for line in rng.sample(originals, k=max(3, len(originals) // 25)):
         retry = timedelta(minutes=rng.randint(2, 60 * 24 * 6))
         lines.append(Line(line.sent + retry, len(lines), line.body, kind="duplicate"))
 
