@@ -393,10 +393,11 @@ def at(day: date, hour: int, minute: int = 0) -> datetime:
     return datetime(day.year, day.month, day.day, hour, minute, tzinfo=UTC)
 
 
-def some_day(rng: random.Random, start: date, end: date, weekdays_only: bool = True) -> date:
+def some_day(rng: random.Random, start: date, end: date) -> date:
+    """A working day between start and end (the range must hold one)."""
     while True:
         day = start + timedelta(days=rng.randint(0, (end - start).days))
-        if not weekdays_only or day.weekday() < 5:
+        if day.weekday() < 5:
             return day
 
 
@@ -420,8 +421,8 @@ def build_programme(rng: random.Random) -> dict[str, list[Sme]]:
 def build_partner(rng: random.Random, plan: PartnerPlan) -> list[Sme]:
     rows = list(plan.smes)
     rng.shuffle(rows)
-    holders = [a.holder for a in plan.agreements]
-    rows.sort(key=lambda row: holders.index(row[0]) if row[0] in holders else len(holders))
+    holder_ids = [a.holder for a in plan.agreements]
+    rows.sort(key=lambda row: holder_ids.index(row[0]) if row[0] in holder_ids else len(holder_ids))
     n_mm, n_phys = plan.in_matchmaking, plan.physical_only
     smes = []
     for index, (sme_id, name, sector) in enumerate(rows):
@@ -448,9 +449,9 @@ def build_partner(rng: random.Random, plan: PartnerPlan) -> list[Sme]:
     add_trainings(rng, plan, in_matchmaking, physical_only, others)
     add_guangzhou_mission(rng, in_matchmaking[len(plan.agreements) : len(plan.agreements) + plan.at_mission])
     add_guangzhou_mission(rng, physical_only)
-    holders = dict(zip((id(s) for s in in_matchmaking), plan.agreements, strict=False))
+    deals = dict(zip((id(s) for s in in_matchmaking), plan.agreements, strict=False))
     for sme in in_matchmaking:
-        agreement = holders.get(id(sme))
+        agreement = deals.get(id(sme))
         add_digital_meetings(rng, sme, first_round_in=agreement.region if agreement else None)
     add_pilots_and_agreements(rng, plan, in_matchmaking)
 
@@ -587,9 +588,10 @@ def add_pilot_activity(rng: random.Random, sme: Sme, pilot: Pilot) -> None:
             last = some_day(rng, max(opened + timedelta(days=1), ACTIVE_FROM), ACTIVE_TO)
         end = last
     assert end is not None
+    # Activity falls strictly between the opening and the end, so nothing names a pilot after it closed.
     span = (end - opened).days
     updates = sorted(
-        {opened + timedelta(days=rng.randint(1, span)) for _ in range(rng.randint(0, 3))} if span > 1 else set()
+        {opened + timedelta(days=rng.randint(1, span - 1)) for _ in range(rng.randint(0, 3))} if span > 2 else set()
     )
     if pilot.outcome == "open":
         updates = [d for d in updates if d < end] + [end]  # the last activity is fixed by the plan

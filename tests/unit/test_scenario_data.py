@@ -282,6 +282,18 @@ def test_the_figures_do_not_depend_on_how_a_reader_breaks_ties(accepted: dict[st
         assert not withdrawn & set(open_pilots.values()), partner
 
 
+def test_nothing_names_a_pilot_after_it_closed_or_an_sme_after_it_left(accepted: dict[str, list[DomainEvent]]) -> None:
+    for partner, events in accepted.items():
+        closed = {e.payload.pilot_id: e.occurred_at for e in events if e.event_type == "PilotClosed"}
+        left = {e.sme_id: e.occurred_at for e in events if e.event_type == "SMEWithdrawn"}
+        for e in events:
+            pilot_id = getattr(e.payload, "pilot_id", None)
+            if e.event_type != "PilotClosed" and pilot_id in closed:
+                assert e.occurred_at < closed[pilot_id], (partner, pilot_id)
+            if e.event_type != "SMEWithdrawn" and e.sme_id in left:
+                assert e.occurred_at < left[e.sme_id], (partner, e.sme_id)
+
+
 def test_stalled_or_not_is_never_a_matter_of_a_day(scenario: Scenario, accepted: dict[str, list[DomainEvent]]) -> None:
     as_of = datetime.fromisoformat(scenario.expected.kpis["as_of"])
     for events in accepted.values():
