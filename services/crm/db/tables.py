@@ -4,12 +4,15 @@ Every table carries `partner_id`, so one partner's rows can be served and rebuil
 """
 
 from sqlalchemy import (
+    ARRAY,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Index,
     Integer,
     MetaData,
+    Numeric,
     String,
     Table,
     func,
@@ -46,4 +49,110 @@ sme_timeline = Table(
 )
 Index("ix_sme_timeline_order", sme_timeline.c.partner_id, sme_timeline.c.sme_id, sme_timeline.c.occurred_at)
 
-__all__ = ["applied_events", "metadata", "sme_timeline"]
+# The read models below are folds of the timeline (crm/projector/rules.py). Columns named
+# `*_key_at` / `*_key_event_id` hold the (occurred_at, event_id) of the event whose attributes
+# won, so that merging in any order gives the same row (see docs/projection-rules.md).
+
+smes = Table(
+    "smes",
+    metadata,
+    Column("partner_id", String(64), primary_key=True),
+    Column("sme_id", String(128), primary_key=True),
+    Column("name", String(200), nullable=True),
+    Column("country", String(2), nullable=True),
+    Column("sector", String(200), nullable=True),
+    Column("target_markets", ARRAY(String(2)), nullable=False, server_default="{}"),
+    Column("profile_key_at", DateTime(timezone=True), nullable=True),
+    Column("profile_key_event_id", UUID(as_uuid=True), nullable=True),
+    Column("stage", String(16), nullable=True),
+    Column("selected_at", DateTime(timezone=True), nullable=True),
+    Column("trained_at", DateTime(timezone=True), nullable=True),
+    Column("met_at", DateTime(timezone=True), nullable=True),
+    Column("piloting_at", DateTime(timezone=True), nullable=True),
+    Column("agreement_at", DateTime(timezone=True), nullable=True),
+    Column("matchmaking_at", DateTime(timezone=True), nullable=True),
+    Column("withdrawn", Boolean, nullable=False, server_default="false"),
+    Column("withdrawn_at", DateTime(timezone=True), nullable=True),
+    Column("first_activity_at", DateTime(timezone=True), nullable=False),
+    Column("last_activity_at", DateTime(timezone=True), nullable=False),
+    comment="One row per SME. Stage facts are the earliest time each stage was reached (event time).",
+)
+
+sme_markets = Table(
+    "sme_markets",
+    metadata,
+    Column("partner_id", String(64), primary_key=True),
+    Column("sme_id", String(128), primary_key=True),
+    Column("market", String(2), primary_key=True),
+    Column("met_at", DateTime(timezone=True), nullable=True),
+    Column("piloting_at", DateTime(timezone=True), nullable=True),
+    Column("agreement_at", DateTime(timezone=True), nullable=True),
+    Column("matchmaking_at", DateTime(timezone=True), nullable=True),
+    comment="An SME's funnel within one market: earliest meeting, pilot, agreement, digital meeting there.",
+)
+
+pilots = Table(
+    "pilots",
+    metadata,
+    Column("partner_id", String(64), primary_key=True),
+    Column("sme_id", String(128), primary_key=True),
+    Column("pilot_id", String(128), primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("market", String(2), nullable=True),
+    Column("region", String(200), nullable=True),
+    Column("counterpart", String(200), nullable=True),
+    Column("title", String(200), nullable=True),
+    Column("opened_at", DateTime(timezone=True), nullable=True),
+    Column("opened_key_event_id", UUID(as_uuid=True), nullable=True),
+    Column("closed_at", DateTime(timezone=True), nullable=True),
+    Column("outcome", String(16), nullable=True),
+    Column("close_note", String(4000), nullable=True),
+    Column("outcome_key_at", DateTime(timezone=True), nullable=True),
+    Column("outcome_key_event_id", UUID(as_uuid=True), nullable=True),
+    Column("last_activity_at", DateTime(timezone=True), nullable=True),
+    Column("agreement_ids", ARRAY(String(128)), nullable=False, server_default="{}"),
+    comment="Pilots; status is open, closed (with outcome) or unopened (referenced, PilotOpened not seen yet).",
+)
+Index("ix_pilots_partner_pilot", pilots.c.partner_id, pilots.c.pilot_id)
+
+agreements = Table(
+    "agreements",
+    metadata,
+    Column("partner_id", String(64), primary_key=True),
+    Column("sme_id", String(128), primary_key=True),
+    Column("agreement_id", String(128), primary_key=True),
+    Column("agreement_type", String(32), nullable=False),
+    Column("market", String(2), nullable=False),
+    Column("counterpart", String(200), nullable=False),
+    Column("pilot_id", String(128), nullable=True),
+    Column("value_eur", Numeric(16, 2), nullable=True),
+    Column("signed_at", DateTime(timezone=True), nullable=False),
+    Column("version_key_at", DateTime(timezone=True), nullable=False),
+    Column("version_key_event_id", UUID(as_uuid=True), nullable=False),
+    comment="Signed agreements; a re-sent agreement_id takes the attributes of its latest event.",
+)
+
+pilot_stalls = Table(
+    "pilot_stalls",
+    metadata,
+    Column("partner_id", String(64), primary_key=True),
+    Column("pilot_id", String(128), primary_key=True),
+    Column("stalled_at", DateTime(timezone=True), nullable=False),
+    Column("resolved_at", DateTime(timezone=True), nullable=True),
+    comment="Stalled pilots as the alerts service reports them (empty until it writes here).",
+)
+
+READ_MODEL_TABLES = (applied_events, sme_timeline, smes, sme_markets, pilots, agreements)
+"""Everything the projector writes and `crm projections rebuild` replaces."""
+
+__all__ = [
+    "READ_MODEL_TABLES",
+    "agreements",
+    "applied_events",
+    "metadata",
+    "pilot_stalls",
+    "pilots",
+    "sme_markets",
+    "sme_timeline",
+    "smes",
+]

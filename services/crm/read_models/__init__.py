@@ -1,0 +1,1 @@
+"""Read side: figures and lists computed from the projector's read models."""
