@@ -46,4 +46,18 @@ sme_timeline = Table(
 )
 Index("ix_sme_timeline_order", sme_timeline.c.partner_id, sme_timeline.c.sme_id, sme_timeline.c.occurred_at)
 
-__all__ = ["applied_events", "metadata", "sme_timeline"]
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("partner_id", String(64), nullable=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+    Column("label", String(200), nullable=True),
+    comment="Bearer tokens of partners and analysts: the SHA-256 of the token, never the token itself.",
+)
+
+__all__ = ["api_tokens", "applied_events", "metadata", "sme_timeline"]
