@@ -36,7 +36,9 @@ def prepare_infrastructure(settings: Settings) -> None:
 
 
 @contextmanager
-def running_pipeline(settings: Settings, *, services: tuple[str, ...] = ("projector",)) -> Iterator[RunningPipeline]:
+def running_pipeline(
+    settings: Settings, *, services: tuple[str, ...] = ("projector", "gateway")
+) -> Iterator[RunningPipeline]:
     """Start what is needed, yield, then stop every process started here, in reverse order."""
     with ExitStack() as stack:
         live = stack.enter_context(running_infrastructure(settings))
@@ -47,6 +49,10 @@ def running_pipeline(settings: Settings, *, services: tuple[str, ...] = ("projec
         if "projector" in services:
             started["projector"] = stack.enter_context(
                 ServiceProcess("projector", ["projector", "run"], env, logs / "projector.log")
+            )
+        if "gateway" in services:
+            started["gateway"] = stack.enter_context(
+                ServiceProcess("gateway", ["gateway", "run"], env, logs / "gateway.log")
             )
         yield RunningPipeline(live, started)
 
@@ -67,6 +73,8 @@ def run_stack_in_foreground(settings: Settings) -> None:
         )
         print(f"Kafka:      {pipeline.settings.kafka_bootstrap}")
         print(f"PostgreSQL: {pipeline.settings.database_url}")
+        if "gateway" in pipeline.services:
+            print(f"Gateway:    http://{pipeline.settings.bind_host}:{pipeline.settings.gateway_port}/docs")
         print("Press Ctrl-C to stop.")
         try:
             while not stop.wait(1.0):

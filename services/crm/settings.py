@@ -35,6 +35,14 @@ class Settings(BaseSettings):
     gateway_port: int = Field(default=8000, ge=0, le=65535)
     query_port: int = Field(default=8001, ge=0, le=65535)
 
+    # Ingestion gateway limits and behaviour when Kafka is away (README "Settings").
+    gateway_max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    gateway_max_events: int = Field(default=1000, ge=1)
+    gateway_max_text_length: int = Field(default=4000, ge=1, le=4000)
+    gateway_publish_timeout: float = Field(default=5.0, gt=0)
+    gateway_retry_after: int = Field(default=5, ge=1)
+    token_cache_seconds: float = Field(default=5.0, ge=0)
+
     # Projector batching.
     projector_group: str = "crm-projector"
     projector_batch_size: int = Field(default=500, ge=1)

@@ -6,6 +6,7 @@ message) decode through here, so a message is judged the same way everywhere.
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Annotated, Any
 
 from pydantic import Field, TypeAdapter, ValidationError
@@ -46,6 +47,23 @@ class InvalidEvents(ValueError):
         return str(self)
 
 
+class TooManyEvents(InvalidEvents):
+    """A request array longer than allowed; found before any event is validated."""
+
+    def __init__(self, count: int, limit: int) -> None:
+        self.count = count
+        self.limit = limit
+        super().__init__([Problem(0, "$", f"{count} events in one request; at most {limit} are allowed")])
+
+
+@lru_cache(maxsize=8)
+def _bounded_events(max_events: int) -> TypeAdapter[list[DomainEvent]]:
+    # pydantic checks max_length before validating the items, so a huge array is refused cheaply.
+    return TypeAdapter(
+        Annotated[list[Annotated[DomainEvent, Field(discriminator="event_type")]], Field(max_length=max_events)]
+    )
+
+
 def decode_event(raw: bytes | str) -> DomainEvent:
     """Decode one envelope of a domain event (a Kafka message value)."""
     try:
@@ -62,13 +80,17 @@ def decode_alert(raw: bytes | str) -> AlertEvent:
         raise InvalidEvents(_problems(exc, batch=False, tags=_ALERT_TAGS)) from None
 
 
-def decode_events(raw: bytes | str) -> list[DomainEvent]:
-    """Decode a request body: one envelope or a JSON array of them."""
+def decode_events(raw: bytes | str, *, max_events: int | None = None) -> list[DomainEvent]:
+    """Decode a request body: one envelope or a JSON array of them (at most `max_events`)."""
     stripped = raw.lstrip()[:1]
     if stripped in (b"[", "["):
+        adapter = _many_events if max_events is None else _bounded_events(max_events)
         try:
-            return _many_events.validate_json(raw)
+            return adapter.validate_json(raw)
         except ValidationError as exc:
+            first = exc.errors(include_url=False, include_input=False)[0]
+            if first["type"] == "too_long" and first["loc"] == () and max_events is not None:
+                raise TooManyEvents(int(first["ctx"]["actual_length"]), max_events) from None
             raise InvalidEvents(_problems(exc, batch=True)) from None
     return [decode_event(raw)]
 

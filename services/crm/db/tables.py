@@ -156,3 +156,19 @@ __all__ = [
     "sme_timeline",
     "smes",
 ]
+
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("partner_id", String(64), nullable=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+    Column("label", String(200), nullable=True),
+    comment="Bearer tokens of partners and analysts: the SHA-256 of the token, never the token itself.",
+)
+
+__all__ = ["api_tokens", "applied_events", "metadata", "sme_timeline"]

@@ -4,9 +4,14 @@ import asyncio
 from collections.abc import Sequence
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 
 from crm.contract.decoding import encode_event
 from crm.contract.events import DomainEvent
+
+
+class PublishFailed(RuntimeError):
+    """Kafka did not acknowledge every event in time. Some may still land: re-send the same events."""
 
 
 class EventPublisher:
@@ -29,6 +34,14 @@ class EventPublisher:
     async def stop(self) -> None:
         await self._producer.stop()
 
+    async def reachable(self, timeout: float = 1.0) -> bool:
+        """Whether a broker answers now: a fresh metadata request within `timeout` seconds."""
+        try:
+            async with asyncio.timeout(timeout):
+                return bool(await self._producer.client.fetch_all_metadata())
+        except (TimeoutError, KafkaError, OSError):
+            return False
+
     async def __aenter__(self) -> "EventPublisher":
         await self.start()
         return self
@@ -36,8 +49,43 @@ class EventPublisher:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
-    async def publish(self, events: Sequence[DomainEvent]) -> None:
-        deliveries = [
-            await self._producer.send(self.topic, value=encode_event(event), key=event.kafka_key) for event in events
-        ]
-        await asyncio.gather(*deliveries)
+    async def publish(self, events: Sequence[DomainEvent], *, timeout: float | None = None) -> None:
+        """Return when Kafka has acknowledged every event; raise PublishFailed otherwise.
+
+        With `timeout`, give up after that many seconds. Deliveries already handed to the producer
+        are not withdrawn (Kafka cannot take them back), which is why senders retry with the same
+        event ids and every consumer deduplicates on `event_id`.
+        """
+        if not events:
+            return
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        deliveries: list[asyncio.Future[object]] = []
+        try:
+            async with asyncio.timeout_at(deadline):
+                for event in events:
+                    deliveries.append(
+                        await self._producer.send(self.topic, value=encode_event(event), key=event.kafka_key)
+                    )
+        except TimeoutError:
+            _forget(deliveries)
+            raise PublishFailed(f"Kafka did not take the events within {timeout}s") from None
+        except KafkaError as error:
+            _forget(deliveries)
+            raise PublishFailed(f"Kafka refused the events: {error}") from error
+        remaining = None if deadline is None else max(0.0, deadline - loop.time())
+        # asyncio.wait, not wait_for: a timeout must not cancel the producer's own futures.
+        done, pending = await asyncio.wait(deliveries, timeout=remaining)
+        if pending:
+            _forget(deliveries)
+            raise PublishFailed(f"Kafka did not acknowledge the events within {timeout}s")
+        for delivery in done:
+            refusal = delivery.exception()
+            if refusal is not None:
+                raise PublishFailed(f"Kafka refused an event: {refusal}") from refusal
+
+
+def _forget(deliveries: Sequence[asyncio.Future[object]]) -> None:
+    """Retrieve late outcomes so abandoned deliveries do not log 'exception never retrieved'."""
+    for delivery in deliveries:
+        delivery.add_done_callback(lambda future: future.cancelled() or future.exception())

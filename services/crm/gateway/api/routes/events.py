@@ -1,0 +1,57 @@
+"""`POST /v1/events`: one envelope or an array; 202 once Kafka has every event."""
+
+from typing import Any
+
+import orjson
+import structlog
+from fastapi import APIRouter, Request, Response, status
+
+from crm.gateway.api.body import read_limited, require_json
+from crm.gateway.api.models import Accepted, EventProblems, Refusal
+from crm.gateway.deps import GatewayLimits, Sink, Writer
+from crm.gateway.ingestion import ingest
+
+log = structlog.get_logger(__name__)
+router = APIRouter(tags=["ingestion"])
+
+# The body is validated by crm.contract.decoding straight from the raw bytes (no double parse), so
+# its schema is declared here for the OpenAPI document; crm.gateway.app fills in the components.
+REQUEST_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "oneOf": [
+                        {"$ref": "#/components/schemas/Event"},
+                        {"type": "array", "items": {"$ref": "#/components/schemas/Event"}, "minItems": 0},
+                    ]
+                }
+            }
+        },
+    }
+}
+
+
+@router.post(
+    "/v1/events",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=Accepted,
+    summary="Send one event or an array of events",
+    responses={
+        401: {"model": Refusal, "description": "No token, or an unknown or revoked one"},
+        403: {"model": Refusal, "description": "An analyst token, or an event of another partner"},
+        413: {"model": Refusal, "description": "Body too large, or too many events in one request"},
+        415: {"model": Refusal, "description": "Not application/json"},
+        422: {"model": EventProblems, "description": "Invalid events, every problem located"},
+        503: {"model": Refusal, "description": "Kafka did not acknowledge in time; retry the same events"},
+    },
+    openapi_extra=REQUEST_BODY,
+)
+async def post_events(request: Request, principal: Writer, limits: GatewayLimits, sink: Sink) -> Response:
+    """Accept the events once Kafka has acknowledged all of them; any invalid event refuses the request."""
+    require_json(request)
+    body = await read_limited(request, limits.max_body_bytes)
+    events = await ingest(body, principal, limits, sink)
+    log.debug("events.accepted", partner_id=principal.partner_id, event_ids=[str(e.event_id) for e in events])
+    return Response(orjson.dumps({"accepted": len(events)}), status.HTTP_202_ACCEPTED, media_type="application/json")

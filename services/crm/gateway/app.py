@@ -1,0 +1,116 @@
+"""The gateway's FastAPI app. `create_app` only wires; no I/O until the lifespan starts."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+import orjson
+import structlog
+from fastapi import FastAPI, HTTPException, Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import Response
+from pydantic import Field, TypeAdapter
+
+from crm.auth.tokens import TokenStore
+from crm.contract.decoding import InvalidEvents, TooManyEvents
+from crm.contract.events import DomainEvent
+from crm.gateway.api.routes import events, health
+from crm.gateway.ingestion import ForeignEvents, KafkaUnavailable, Limits
+from crm.gateway.kafka import KafkaEventSink
+from crm.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+DESCRIPTION = """\
+Partner systems send the events of CONTRACT.md here. `202 {"accepted": n}` means every event of the
+request is durably stored in Kafka (acks from all in-sync replicas). A request with any problem
+publishes nothing. `503` (with `Retry-After`) means Kafka did not acknowledge in time: some events
+may or may not be stored, so retry **the same events with the same `event_id`s**; the pipeline
+counts each `event_id` once.
+"""
+
+
+def create_app(settings: Settings, publisher: KafkaEventSink, token_store: TokenStore) -> FastAPI:
+    """The app; its lifespan starts the Kafka publisher and closes the token store."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await publisher.start()
+        try:
+            yield
+        finally:
+            await publisher.stop()
+            await token_store.close()
+
+    app = FastAPI(
+        title="SmartGrowth CRM ingestion gateway",
+        version="1",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.limits = Limits.from_settings(settings)
+    app.state.sink = publisher
+    app.state.tokens = token_store
+    app.include_router(events.router)
+    app.include_router(health.router)
+    _add_error_handlers(app, retry_after=settings.gateway_retry_after)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _json(status_code: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), status_code, headers=headers, media_type="application/json")
+
+
+def _add_error_handlers(app: FastAPI, *, retry_after: int) -> None:
+    @app.exception_handler(TooManyEvents)
+    async def too_many(_: Request, error: TooManyEvents) -> Response:
+        return _json(status.HTTP_413_CONTENT_TOO_LARGE, {"detail": error.problems[0].message})
+
+    @app.exception_handler(InvalidEvents)
+    async def invalid(_: Request, error: InvalidEvents) -> Response:
+        log.info("events.refused", status=422, problems=len(error.problems))
+        return _json(status.HTTP_422_UNPROCESSABLE_CONTENT, {"errors": [p.as_dict() for p in error.problems]})
+
+    @app.exception_handler(ForeignEvents)
+    async def foreign(_: Request, error: ForeignEvents) -> Response:
+        log.info("events.refused", status=403, problems=len(error.problems))
+        return _json(
+            status.HTTP_403_FORBIDDEN,
+            {
+                "detail": "this token may only send events of its own partner",
+                "errors": [p.as_dict() for p in error.problems],
+            },
+        )
+
+    @app.exception_handler(KafkaUnavailable)
+    async def unavailable(_: Request, error: KafkaUnavailable) -> Response:
+        return _json(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            {"detail": "Kafka did not acknowledge the events in time; retry the same events later"},
+            {"Retry-After": str(retry_after)},
+        )
+
+    @app.exception_handler(HTTPException)
+    async def refused(_: Request, error: HTTPException) -> Response:
+        return _json(error.status_code, {"detail": error.detail}, dict(error.headers or {}))
+
+    @app.exception_handler(RequestValidationError)
+    async def malformed(_: Request, error: RequestValidationError) -> Response:
+        problems = [
+            {"index": 0, "field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in error.errors()
+        ]
+        return _json(status.HTTP_422_UNPROCESSABLE_CONTENT, {"errors": problems})
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    if app.openapi_schema is None:
+        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        event: TypeAdapter[Any] = TypeAdapter(Annotated[DomainEvent, Field(discriminator="event_type")])
+        event_schema = event.json_schema(ref_template="#/components/schemas/{model}")
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.update(event_schema.pop("$defs", {}))
+        components["Event"] = event_schema
+        app.openapi_schema = schema
+    return app.openapi_schema

@@ -1,0 +1,44 @@
+"""Composition root of the gateway: settings in, an app (or a running uvicorn server) out."""
+
+from fastapi import FastAPI
+
+from crm.auth.tokens import TokenStore
+from crm.db.engine import create_engine
+from crm.gateway.app import create_app
+from crm.gateway.kafka import KafkaEventSink
+from crm.infra.errors import InfrastructureError
+from crm.settings import Settings
+
+
+def build_gateway(settings: Settings) -> FastAPI:
+    """Wire Kafka publisher and token store into the app. Connects only when the app starts."""
+    if not settings.kafka_bootstrap or not settings.database_url:
+        raise InfrastructureError("The gateway needs CRM_KAFKA_BOOTSTRAP and CRM_DATABASE_URL.")
+    sink = KafkaEventSink(
+        settings.kafka_bootstrap, settings.events_topic, publish_timeout=settings.gateway_publish_timeout
+    )
+    tokens = TokenStore(create_engine(settings.database_url), ttl=settings.token_cache_seconds)
+    return create_app(settings, sink, tokens)
+
+
+def run_gateway(settings: Settings) -> None:
+    """`crm gateway run`: one uvicorn worker on bind_host:gateway_port until SIGINT/SIGTERM."""
+    import uvicorn
+
+    from crm.db.migrate import upgrade_database
+    from crm.logs import configure_logging
+
+    configure_logging(settings.log_level, settings.log_format)
+    app = build_gateway(settings)
+    assert settings.database_url
+    upgrade_database(settings.database_url)
+    uvicorn.run(
+        app,
+        host=settings.bind_host,
+        port=settings.gateway_port,
+        log_config=None,
+        access_log=False,
+        loop="auto",  # uvloop when installed
+        http="auto",  # httptools when installed
+        timeout_graceful_shutdown=10,
+    )
