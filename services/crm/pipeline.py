@@ -36,7 +36,9 @@ def prepare_infrastructure(settings: Settings) -> None:
 
 
 @contextmanager
-def running_pipeline(settings: Settings, *, services: tuple[str, ...] = ("projector",)) -> Iterator[RunningPipeline]:
+def running_pipeline(
+    settings: Settings, *, services: tuple[str, ...] = ("projector", "alerts")
+) -> Iterator[RunningPipeline]:
     """Start what is needed, yield, then stop every process started here, in reverse order."""
     with ExitStack() as stack:
         live = stack.enter_context(running_infrastructure(settings))
@@ -47,6 +49,10 @@ def running_pipeline(settings: Settings, *, services: tuple[str, ...] = ("projec
         if "projector" in services:
             started["projector"] = stack.enter_context(
                 ServiceProcess("projector", ["projector", "run"], env, logs / "projector.log")
+            )
+        if "alerts" in services:
+            started["alerts"] = stack.enter_context(
+                ServiceProcess("alerts", ["alerts", "run"], env, logs / "alerts.log")
             )
         yield RunningPipeline(live, started)
 
