@@ -37,7 +37,7 @@ def prepare_infrastructure(settings: Settings) -> None:
 
 @contextmanager
 def running_pipeline(
-    settings: Settings, *, services: tuple[str, ...] = ("projector", "gateway")
+    settings: Settings, *, services: tuple[str, ...] = ("projector", "gateway", "alerts")
 ) -> Iterator[RunningPipeline]:
     """Start what is needed, yield, then stop every process started here, in reverse order."""
     with ExitStack() as stack:
@@ -53,6 +53,10 @@ def running_pipeline(
         if "gateway" in services:
             started["gateway"] = stack.enter_context(
                 ServiceProcess("gateway", ["gateway", "run"], env, logs / "gateway.log")
+            )
+        if "alerts" in services:
+            started["alerts"] = stack.enter_context(
+                ServiceProcess("alerts", ["alerts", "run"], env, logs / "alerts.log")
             )
         yield RunningPipeline(live, started)
 

@@ -48,6 +48,20 @@ class Settings(BaseSettings):
     projector_batch_size: int = Field(default=500, ge=1)
     projector_batch_seconds: float = Field(default=0.2, gt=0)
 
+    # Stalled-pilot alerts (the alerts service).
+    alerts_group: str = "crm-alerts"
+    alerts_threshold_days: int = Field(default=30, ge=1)
+    # Overrides, JSON: {"CN": 45, "tehnopol": 20, "tehnopol/CN": 60} (market, partner, both).
+    alerts_thresholds: dict[str, int] = Field(default_factory=dict)
+    alerts_repeat_days: float = Field(default=7.0, gt=0)
+    alerts_clock: Literal["wall", "event", "file"] = "wall"
+    alerts_clock_file: Path | None = None
+    alerts_evaluate_seconds: float = Field(default=1.0, gt=0)
+    alerts_webhook_poll_seconds: float = Field(default=1.0, gt=0)
+    alerts_webhook_retry_seconds: float = Field(default=2.0, gt=0)
+    alerts_webhook_max_retry_seconds: float = Field(default=600.0, gt=0)
+    alerts_webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
 

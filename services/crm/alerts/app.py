@@ -1,0 +1,22 @@
+"""The alerts service's Faust application (only the App; tables, agents and timers elsewhere)."""
+
+import faust
+
+from crm.settings import Settings
+
+
+def create_app(settings: Settings, bootstrap: str) -> faust.App:
+    return faust.App(
+        settings.alerts_group,
+        broker=f"kafka://{bootstrap}",
+        store="memory://",  # rebuilt from the table's changelog on every start
+        datadir=str(settings.state_dir / "faust" / settings.alerts_group),
+        web_enabled=False,
+        autodiscover=False,
+        topic_allow_declare=False,  # topics, the changelog included, are created by ensure_topics
+        topic_disable_leader=True,
+        topic_partitions=settings.topic_partitions,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        stream_wait_empty=False,
+    )

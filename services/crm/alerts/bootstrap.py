@@ -1,0 +1,154 @@
+"""Composition root of the alerts service: settings in, a runnable Faust worker out."""
+
+import asyncio
+from collections.abc import Sequence
+from datetime import timedelta
+
+import aiohttp
+import faust
+import structlog
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from crm.alerts.agents import register_follow_pilots, register_project_alerts, register_timers
+from crm.alerts.app import create_app
+from crm.alerts.clock import Clock, EventTimeClock, FileClock, WallClock
+from crm.alerts.controls import load_controls
+from crm.alerts.detector import Detector
+from crm.alerts.rules import Controls, Thresholds
+from crm.alerts.store import PostgresAlertViews
+from crm.alerts.tables import changelog_topic_name, create_pilots_table
+from crm.alerts.webhooks import deliver_due, http_post
+from crm.contract.decoding import encode_event
+from crm.contract.events import AlertEvent
+from crm.db.engine import create_engine
+from crm.db.migrate import upgrade_database
+from crm.infra.errors import InfrastructureError
+from crm.logs import configure_logging
+from crm.messaging.topic_admin import TopicSpec, contract_topics, ensure_topics
+from crm.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+COMPACTED = {"cleanup.policy": "compact", "retention.ms": "-1"}
+
+
+class FaustAlertPublisher:
+    """Publishes to `crm.alerts` keyed `partner_id/pilot_id`; returns once all are acknowledged."""
+
+    def __init__(self, app: faust.App, topic: str) -> None:
+        self._app = app
+        self._topic = topic
+
+    async def publish(self, events: Sequence[AlertEvent]) -> None:
+        producer = self._app.producer
+        pending = [
+            await producer.send(
+                self._topic,
+                f"{event.partner_id}/{event.payload.pilot_id}".encode(),
+                encode_event(event),
+                None,
+                None,
+                None,
+            )
+            for event in events
+        ]
+        await asyncio.gather(*pending)
+
+
+class PostgresControls:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def load(self) -> Controls:
+        async with self._engine.connect() as connection:
+            return await load_controls(connection)
+
+
+def alert_clock(settings: Settings) -> Clock:
+    if settings.alerts_clock == "event":
+        return EventTimeClock()
+    if settings.alerts_clock == "file":
+        if settings.alerts_clock_file is None:
+            raise InfrastructureError("CRM_ALERTS_CLOCK=file needs CRM_ALERTS_CLOCK_FILE.")
+        return FileClock(settings.alerts_clock_file)
+    return WallClock()
+
+
+def thresholds_of(settings: Settings) -> Thresholds:
+    return Thresholds.from_overrides(settings.alerts_threshold_days, settings.alerts_thresholds)
+
+
+def build_alerts(settings: Settings) -> tuple[faust.App, list[TopicSpec]]:
+    """Wire the app, its table, agents and timers. No I/O yet. Also returns the topics it needs."""
+    if not settings.kafka_bootstrap or not settings.database_url:
+        raise InfrastructureError("The alerts service needs CRM_KAFKA_BOOTSTRAP and CRM_DATABASE_URL.")
+    (settings.state_dir / "faust").mkdir(parents=True, exist_ok=True)
+    app = create_app(settings, settings.kafka_bootstrap)
+    events = app.topic(settings.events_topic, key_serializer="raw", value_serializer="raw")
+    alerts = app.topic(settings.alerts_topic, key_serializer="raw", value_serializer="raw")
+    pilots = create_pilots_table(app, settings.topic_partitions)
+    engine = create_engine(settings.database_url)
+    detector = Detector(
+        pilots,
+        alert_clock(settings),
+        thresholds_of(settings),
+        timedelta(days=settings.alerts_repeat_days),
+        FaustAlertPublisher(app, settings.alerts_topic),
+        PostgresControls(engine),
+        event_time_step=timedelta(days=1) if settings.alerts_clock == "event" else None,
+    )
+
+    async def deliver() -> int:
+        async with aiohttp.ClientSession() as session:
+            return await deliver_due(
+                engine,
+                http_post(session, settings.alerts_webhook_timeout_seconds),
+                retry_seconds=settings.alerts_webhook_retry_seconds,
+                max_retry_seconds=settings.alerts_webhook_max_retry_seconds,
+            )
+
+    register_follow_pilots(app, events, detector)
+    register_project_alerts(
+        app,
+        alerts,
+        PostgresAlertViews(engine),
+        batch_size=settings.projector_batch_size,
+        batch_seconds=settings.projector_batch_seconds,
+    )
+    register_timers(
+        app,
+        detector,
+        deliver,
+        evaluate_seconds=settings.alerts_evaluate_seconds,
+        deliver_seconds=settings.alerts_webhook_poll_seconds,
+    )
+    topics = [
+        *contract_topics(settings),
+        TopicSpec(changelog_topic_name(app), settings.topic_partitions, COMPACTED),
+    ]
+    return app, topics
+
+
+def run_alerts(settings: Settings) -> None:
+    """Prepare topics and schema, then run the worker until SIGINT/SIGTERM."""
+    configure_logging(settings.log_level, settings.log_format)
+    if not settings.kafka_bootstrap or not settings.database_url:
+        raise InfrastructureError("The alerts service needs CRM_KAFKA_BOOTSTRAP and CRM_DATABASE_URL.")
+    upgrade_database(settings.database_url)
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    app, topics = build_alerts(settings)
+    asyncio.get_event_loop().run_until_complete(ensure_topics(settings.kafka_bootstrap, topics))
+    log.info(
+        "alerts.starting",
+        topic=settings.events_topic,
+        group=settings.alerts_group,
+        clock=settings.alerts_clock,
+        threshold_days=settings.alerts_threshold_days,
+    )
+    worker = faust.Worker(
+        app,
+        loglevel=settings.log_level if settings.log_level != "warning" else "warn",
+        override_logging=False,
+        quiet=True,
+    )
+    worker.execute_from_commandline()
