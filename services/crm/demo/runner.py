@@ -1,91 +1,200 @@
-"""`crm demo`: start the pipeline, send one event of each type, show what landed, stop."""
+"""`crm demo`: replay the 4SmartGrowth programme through the whole pipeline and check every figure.
+
+Starts Kafka, PostgreSQL and every service as separate processes (fresh state under
+`.crm/demo/`), creates one token per partner, sends each partner's feed through the HTTP gateway,
+waits until the read models are current, then sets the alerts clock to the end of the programme
+and prints the funder's report beside the expected figures. Exit code 0 only if all match.
+"""
 
 import asyncio
-import json
+import shutil
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
+import httpx
 import structlog
 from rich.console import Console
-from rich.table import Table
-from sqlalchemy import Row, select
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy import func, select
 
-from crm.contract.events import DomainEvent, rfc3339
+from crm.auth.tokens import TokenStore
 from crm.db.engine import create_engine
-from crm.db.tables import sme_timeline
-from crm.demo.catalogue import one_of_each
-from crm.infra.services import ServiceProcess
+from crm.db.tables import applied_events
+from crm.demo.checks import FigureCheck, check_funnels, check_kpis, check_refusals
+from crm.demo.replay import ReplayReport, replay_scenario
+from crm.demo.report import print_report
+from crm.demo.scenario import Scenario, default_scenario_path, load_scenario
+from crm.infra.processes import free_port, port_accepts, wait_until
 from crm.logs import configure_logging
-from crm.messaging.publisher import EventPublisher
-from crm.pipeline import running_pipeline
+from crm.pipeline import RunningPipeline, running_pipeline
 from crm.settings import Settings
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
+
+SERVICES = ("projector", "alerts", "gateway", "query")
 
 
-def run_demo(settings: Settings, *, timeout: float = 120.0) -> int:
-    """Returns the exit code: 0 when every event sent is visible in the read models."""
-    configure_logging("warning" if settings.log_level == "info" else settings.log_level, "console")
+@dataclass
+class DemoResult:
+    replay: ReplayReport
+    kpis: dict[str, Any]
+    funnels: dict[str, dict[str, Any]]
+    stalled: list[dict[str, Any]]
+    checks: list[FigureCheck]
+
+
+def demo_settings(settings: Settings) -> Settings:
+    """A fresh, private run: its own state directory, free HTTP ports, the alerts clock in a file."""
+    state_dir = settings.state_dir / "demo"
+    shutil.rmtree(state_dir, ignore_errors=True)
+    suffix = str(int(time.time()))
+    updates: dict[str, Any] = {
+        "state_dir": state_dir,
+        "gateway_port": free_port(settings.bind_host),
+        "query_port": free_port(settings.bind_host),
+        "alerts_clock": "file",
+        "alerts_clock_file": (state_dir / "alerts-clock").resolve(),
+    }
+    if settings.kafka_bootstrap:  # an external cluster: keep this run's events to itself
+        updates |= {
+            "events_topic": f"crm-demo-{suffix}.events",
+            "alerts_topic": f"crm-demo-{suffix}.alerts",
+            "dlq_topic": f"crm-demo-{suffix}.events.dlq",
+            "projector_group": f"crm-demo-{suffix}-projector",
+            "alerts_group": f"crm-demo-{suffix}-alerts",
+        }
+    return settings.model_copy(update=updates)
+
+
+def run_demo(settings: Settings, *, timeout: float = 180.0) -> int:
+    configure_logging("warning", "console")
     console = Console()
-    events = one_of_each()
-    with console.status("Starting Kafka, PostgreSQL and the projector..."):
-        pipeline_context = running_pipeline(settings)
-        pipeline = pipeline_context.__enter__()
+    scenario = load_scenario(default_scenario_path())
+    settings = demo_settings(settings)
+    console.rule(f"SmartGrowth CRM demo: the {scenario.name} programme, replayed")
+    with console.status("Starting Kafka, PostgreSQL, projector, alerts, gateway and query API..."):
+        context = running_pipeline(settings, services=SERVICES)
+        pipeline = context.__enter__()
     try:
-        live = pipeline.settings
-        console.print(f"Kafka {live.kafka_bootstrap}, PostgreSQL {live.database_url}")
-        with console.status(f"Publishing {len(events)} events to {live.events_topic}..."):
-            asyncio.run(_publish(live, events))
-        with console.status("Waiting for the projector..."):
-            rows = asyncio.run(_wait_for_timeline(live, events, timeout, pipeline.services["projector"]))
+        result = _run(console, scenario, pipeline, timeout)
     finally:
-        with console.status("Stopping everything..."):
-            pipeline_context.__exit__(None, None, None)
-
-    table = Table(title="What landed in PostgreSQL (sme_timeline)")
-    for column in ("occurred_at", "partner", "sme", "event_type", "payload"):
-        table.add_column(column, no_wrap=True)
-    for row in rows:
-        payload = json.dumps(row.payload, ensure_ascii=False, separators=(",", ":"))
-        table.add_row(
-            rfc3339(row.occurred_at),
-            row.partner_id,
-            row.sme_id,
-            row.event_type,
-            payload[:60] + ("…" if len(payload) > 60 else ""),
-        )
-    console.print(table)
-    missing = {e.event_id for e in events} - {row.event_id for row in rows}
-    if missing:
-        console.print(f"[red]{len(missing)} of {len(events)} events did not land within {timeout:.0f}s[/red]")
+        with console.status("Stopping every process started..."):
+            context.__exit__(None, None, None)
+    print_report(console, scenario, result.replay, result.kpis, result.funnels, result.stalled, result.checks)
+    failed = [check for check in result.checks if not check.matches]
+    if failed:
+        console.print(f"[bold red]{len(failed)} figure(s) do not match.[/bold red] Logs: {settings.state_dir / 'logs'}")
         return 1
-    console.print(f"[green]All {len(events)} events went through Kafka and the projector into PostgreSQL.[/green]")
+    console.print(f"[bold green]Every figure matches ({len(result.checks)} checks).[/bold green]")
     return 0
 
 
-async def _publish(settings: Settings, events: Sequence[DomainEvent]) -> None:
-    assert settings.kafka_bootstrap
-    async with EventPublisher(settings.kafka_bootstrap, settings.events_topic) as publisher:
-        await publisher.publish(events)
+def _run(console: Console, scenario: Scenario, pipeline: RunningPipeline, timeout: float) -> DemoResult:
+    live = pipeline.settings
+    gateway_url = f"http://{live.bind_host}:{live.gateway_port}"
+    query_url = f"http://{live.bind_host}:{live.query_port}"
+    for name, port in (("gateway", live.gateway_port), ("query", live.query_port)):
+        if not wait_until(lambda port=port: port_accepts(live.bind_host, port), timeout=60):  # type: ignore[misc]
+            raise RuntimeError(f"the {name} service did not open port {port}; see {live.state_dir / 'logs'}")
+    tokens, analyst = asyncio.run(_create_tokens(live, list(scenario.feeds)))
+    console.print(f"Created {len(tokens)} partner tokens and one analyst token.")
+
+    total_lines = sum(len(feed.lines) for feed in scenario.feeds.values())
+    with Progress(
+        TextColumn("Sending partner feeds through the gateway"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=console,
+    ) as progress:  # fmt: skip
+        task = progress.add_task("send", total=total_lines)
+        replay = asyncio.run(replay_scenario(scenario, gateway_url, tokens, on_sent=lambda: progress.advance(task)))
+    distinct = int(scenario.expected.feed["total"]["distinct_events"])
+    with console.status(f"Waiting for the projector to apply {distinct} distinct events..."):
+        applied = asyncio.run(_wait_for(lambda: _applied_count(live), lambda n: n >= distinct, timeout))
+    console.print(f"Projector applied {applied} distinct events ({replay.accepted} accepted, duplicates ignored).")
+
+    as_of = scenario.expected.kpis["as_of"]
+    assert live.alerts_clock_file is not None
+    live.alerts_clock_file.write_text(as_of + "\n")  # the alerts service now evaluates at the programme's end
+
+    async def current_kpis() -> dict[str, Any]:
+        return await _get(query_url, f"/v1/programme/kpis?as_of={as_of}", analyst)
+
+    with console.status("Waiting for the alerts service to evaluate the pilots at the programme's end..."):
+        kpis = asyncio.run(
+            _wait_for(
+                current_kpis,
+                lambda k: all(c.matches for c in check_kpis(scenario.expected.kpis, k)),
+                timeout=30,
+                settle=True,
+            )
+        )
+    funnels = {
+        partner_id: asyncio.run(_get(query_url, f"/v1/partners/{partner_id}/funnel?as_of={as_of}", analyst))
+        for partner_id in scenario.feeds
+    }
+    stalled = [
+        item
+        for partner_id in scenario.feeds
+        for item in asyncio.run(_get(query_url, f"/v1/partners/{partner_id}/pilots?status=stalled&limit=500", analyst))[
+            "items"
+        ]
+    ]
+    checks = [
+        *check_kpis(scenario.expected.kpis, kpis),
+        *check_funnels(scenario.expected.funnels, funnels),
+        *check_refusals(scenario, replay.refused),
+        FigureCheck("projector", "distinct events applied", distinct, applied),
+    ]
+    return DemoResult(replay, kpis, funnels, stalled, checks)
 
 
-async def _wait_for_timeline(
-    settings: Settings, events: Sequence[DomainEvent], timeout: float, projector: ServiceProcess
-) -> list[Row[Any]]:
+async def _create_tokens(settings: Settings, partners: list[str]) -> tuple[dict[str, str], str]:
     engine = create_engine(settings.database_url)
-    wanted = [e.event_id for e in events]
-    query = select(sme_timeline).where(sme_timeline.c.event_id.in_(wanted)).order_by(sme_timeline.c.occurred_at)
-    deadline = time.monotonic() + timeout
+    store = TokenStore(engine)
     try:
-        while True:
-            async with engine.connect() as connection:
-                rows = list((await connection.execute(query)).all())
-            if len(rows) == len(wanted) or time.monotonic() > deadline:
-                return rows
-            if not projector.alive():
-                log.error("demo.projector_died", log=str(projector.log_path))
-                return rows
-            await asyncio.sleep(0.25)
+        tokens = {p: (await store.create("partner", p, label="demo"))[1] for p in partners}
+        analyst = (await store.create("analyst", None, label="demo"))[1]
+        return tokens, analyst
+    finally:
+        await store.close()
+        await engine.dispose()
+
+
+async def _applied_count(settings: Settings) -> int:
+    engine = create_engine(settings.database_url)
+    try:
+        async with engine.connect() as connection:
+            return int(await connection.scalar(select(func.count()).select_from(applied_events)) or 0)
     finally:
         await engine.dispose()
+
+
+async def _get(base_url: str, path: str, token: str) -> dict[str, Any]:
+    async with httpx.AsyncClient(base_url=base_url, timeout=30.0) as client:
+        response = await client.get(path, headers={"Authorization": f"Bearer {token}"})
+        response.raise_for_status()
+        body: dict[str, Any] = response.json()
+        return body
+
+
+async def _wait_for(
+    probe: Callable[[], Awaitable[T]], done: Callable[[T], bool], timeout: float, *, settle: bool = False
+) -> T:
+    """Poll `probe` until `done` says so, or until `timeout`; returns the last value either way.
+
+    With `settle`, a value that stopped changing for a few seconds also ends the wait, so a
+    wrong figure is reported promptly instead of after the whole timeout.
+    """
+    deadline = time.monotonic() + timeout
+    value = await probe()
+    unchanged_since = time.monotonic()
+    while not done(value) and time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+        latest = await probe()
+        if latest != value:
+            value, unchanged_since = latest, time.monotonic()
+        elif settle and time.monotonic() - unchanged_since > 10:
+            break
+    return value
