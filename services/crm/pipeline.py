@@ -37,7 +37,7 @@ def prepare_infrastructure(settings: Settings) -> None:
 
 @contextmanager
 def running_pipeline(
-    settings: Settings, *, services: tuple[str, ...] = ("projector", "gateway", "alerts")
+    settings: Settings, *, services: tuple[str, ...] = ("projector", "gateway", "alerts", "query")
 ) -> Iterator[RunningPipeline]:
     """Start what is needed, yield, then stop every process started here, in reverse order."""
     with ExitStack() as stack:
@@ -58,6 +58,8 @@ def running_pipeline(
             started["alerts"] = stack.enter_context(
                 ServiceProcess("alerts", ["alerts", "run"], env, logs / "alerts.log")
             )
+        if "query" in services:
+            started["query"] = stack.enter_context(ServiceProcess("query", ["query", "run"], env, logs / "query.log"))
         yield RunningPipeline(live, started)
 
 
@@ -79,6 +81,9 @@ def run_stack_in_foreground(settings: Settings) -> None:
         print(f"PostgreSQL: {pipeline.settings.database_url}")
         if "gateway" in pipeline.services:
             print(f"Gateway:    http://{pipeline.settings.bind_host}:{pipeline.settings.gateway_port}/docs")
+        if "query" in pipeline.services:
+            print(f"Query API:  http://{pipeline.settings.bind_host}:{pipeline.settings.query_port}/docs")
+            print(f"Dashboard:  http://{pipeline.settings.bind_host}:{pipeline.settings.query_port}/")
         print("Press Ctrl-C to stop.")
         try:
             while not stop.wait(1.0):

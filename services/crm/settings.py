@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     gateway_retry_after: int = Field(default=5, ge=1)
     token_cache_seconds: float = Field(default=5.0, ge=0)
 
+    # Query service: database pool, how long the freshness figures are cached.
+    query_pool_size: int = Field(default=5, ge=1, le=100)
+    query_freshness_seconds: float = Field(default=2.0, ge=0)
+
     # Projector batching.
     projector_group: str = "crm-projector"
     projector_batch_size: int = Field(default=500, ge=1)

@@ -8,8 +8,8 @@ are the latest known ones.
 Only SMEs whose `SMESelected` has been applied are counted: an SME known only from other events
 (its selection still on its way) enters every figure, with all its facts, once it arrives.
 
-`pilots_stalled` counts pilots in discussion with an unresolved row in `pilot_stalls`, which the
-alerts service fills; until it does, it is 0.
+`pilots_stalled` counts pilots in discussion with an alert of the alerts read model (`alerts`)
+fired by then and not resolved by then; until the alerts service has written any, it is 0.
 """
 
 from collections import Counter
@@ -48,9 +48,9 @@ _PILOTS = text(f"""
 SELECT p.partner_id,
        count(*) AS pilots_in_discussion,
        count(*) FILTER (WHERE EXISTS (
-           SELECT 1 FROM pilot_stalls st
+           SELECT 1 FROM alerts st
            WHERE st.partner_id = p.partner_id AND st.pilot_id = p.pilot_id
-             AND st.stalled_at <= {_T} AND (st.resolved_at IS NULL OR st.resolved_at > {_T})
+             AND st.fired_at <= {_T} AND (st.resolved_at IS NULL OR st.resolved_at > {_T})
        )) AS pilots_stalled
 FROM pilots p JOIN smes s USING (partner_id, sme_id)
 WHERE s.selected_at <= {_T} AND p.opened_at <= {_T} AND (p.closed_at IS NULL OR p.closed_at > {_T})

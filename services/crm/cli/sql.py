@@ -1,0 +1,75 @@
+"""`crm sql grant` / `crm sql revoke`: PostgreSQL logins for partners' analysts (docs/sql-access.md)."""
+
+import asyncio
+
+import typer
+
+from crm.cli.main import app, friendly_errors
+from crm.settings import Settings
+
+sql_app = typer.Typer(help="SQL access to the read models, one PostgreSQL login per partner.", no_args_is_help=True)
+app.add_typer(sql_app, name="sql")
+
+
+@sql_app.command("grant")
+@friendly_errors
+def sql_grant(
+    partner: str = typer.Option(..., "--partner", help="The partner whose rows the login may read"),
+    role: str | None = typer.Option(None, "--role", help="Role name (default crm_partner_<partner>)"),
+) -> None:
+    """Create a LOGIN role that sees only that partner's rows; print its connection URL (password included) once."""
+    from crm.db.engine import create_engine
+    from crm.query.sql_access import SqlAccessError, grant_partner_login
+
+    settings = Settings()
+    engine = create_engine(settings.database_url, pool_size=1)
+
+    async def grant() -> str:
+        try:
+            login = await grant_partner_login(engine, partner, role)
+        finally:
+            await engine.dispose()
+        assert settings.database_url
+        return login.dsn(settings.database_url)
+
+    try:
+        dsn = asyncio.run(grant())
+    except SqlAccessError as error:
+        typer.secho(f"error: {error}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(1) from None
+    typer.echo("The password is shown this once; the views are in schema `reporting`.", err=True)
+    typer.echo(dsn)
+
+
+@sql_app.command("revoke")
+@friendly_errors
+def sql_revoke(
+    partner: str | None = typer.Option(None, "--partner", help="Revoke the default role of this partner"),
+    role: str | None = typer.Option(None, "--role", help="Revoke this role"),
+) -> None:
+    """Drop a partner's login role."""
+    from crm.db.engine import create_engine
+    from crm.query.sql_access import SqlAccessError, default_role_name, revoke_partner_login
+
+    if (partner is None) == (role is None):
+        typer.secho("error: give --partner or --role", err=True, fg=typer.colors.RED)
+        raise typer.Exit(2)
+    name = role or default_role_name(partner or "")
+    settings = Settings()
+    engine = create_engine(settings.database_url, pool_size=1)
+
+    async def revoke() -> bool:
+        try:
+            return await revoke_partner_login(engine, name)
+        finally:
+            await engine.dispose()
+
+    try:
+        revoked = asyncio.run(revoke())
+    except SqlAccessError as error:
+        typer.secho(f"error: {error}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(1) from None
+    if not revoked:
+        typer.secho(f"no role {name}", err=True, fg=typer.colors.YELLOW)
+        raise typer.Exit(1)
+    typer.echo(f"revoked {name}")

@@ -1,0 +1,183 @@
+"""Response models of the query API (apart from the tables and from the event contract)."""
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Freshness(BaseModel):
+    newest_event_at: str | None = Field(description="Event time of the newest event in the read models")
+    last_applied_at: str | None = Field(description="When the projector last applied an event (wall time)")
+    projector_lag: int | None = Field(description="Events in crm.events not yet applied; null when Kafka is away")
+    checked_at: str
+
+
+class Progress(BaseModel):
+    actual: int
+    target: int
+
+
+class KpiFigures(BaseModel):
+    smes_selected: int
+    smes_withdrawn: int
+    smes_in_matchmaking: int
+    matchmaking_markets: list[str]
+    agreements_by_type: dict[str, int]
+    agreements_by_market: dict[str, int]
+    pilots_in_discussion: int
+    pilots_stalled: int
+    progress: dict[str, Progress]
+
+
+class ProgrammeKpis(KpiFigures):
+    as_of: str | None
+    partners: dict[str, KpiFigures]
+    freshness: Freshness
+
+
+class MarketFunnel(BaseModel):
+    met: int
+    piloting: int
+    agreement: int
+
+
+class Funnel(BaseModel):
+    partner_id: str
+    as_of: str | None
+    stages: dict[str, int]
+    by_market: dict[str, MarketFunnel]
+    freshness: Freshness
+
+
+class Sme(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    partner_id: str
+    sme_id: str
+    name: str | None
+    country: str | None
+    sector: str | None
+    target_markets: list[str]
+    stage: str | None
+    withdrawn: bool
+    in_matchmaking: bool
+    selected_at: datetime | None
+    trained_at: datetime | None
+    met_at: datetime | None
+    piloting_at: datetime | None
+    agreement_at: datetime | None
+    matchmaking_at: datetime | None
+    withdrawn_at: datetime | None
+    last_activity_at: datetime
+
+
+class SmeMarket(BaseModel):
+    market: str
+    met_at: datetime | None
+    piloting_at: datetime | None
+    agreement_at: datetime | None
+    matchmaking_at: datetime | None
+
+
+class TimelineEntry(BaseModel):
+    event_id: str
+    event_type: str
+    occurred_at: datetime
+    payload: dict[str, Any]
+
+
+class SmeDetail(Sme):
+    markets: list[SmeMarket]
+    timeline: list[TimelineEntry]
+    freshness: Freshness
+
+
+class Pilot(BaseModel):
+    partner_id: str
+    pilot_id: str
+    sme_id: str
+    status: str
+    market: str | None
+    region: str | None
+    counterpart: str | None
+    title: str | None
+    opened_at: datetime | None
+    closed_at: datetime | None
+    outcome: str | None
+    last_activity_at: datetime | None
+    agreement_ids: list[str]
+    stalled: bool
+    stalled_since: datetime | None = Field(description="When the alerts service reported the stall")
+    idle_days: int | None = Field(description="Days without activity when last reported (stalled pilots)")
+    threshold_days: int | None
+
+
+class Agreement(BaseModel):
+    partner_id: str
+    agreement_id: str
+    sme_id: str
+    agreement_type: str
+    market: str
+    counterpart: str
+    pilot_id: str | None
+    value_eur: float | None
+    signed_at: datetime
+
+
+class Alert(BaseModel):
+    alert_id: str
+    partner_id: str
+    pilot_id: str
+    sme_id: str
+    status: str
+    fired_at: datetime
+    last_activity_at: datetime
+    idle_days: int
+    threshold_days: int
+    reminders: int
+    resolved_at: datetime | None
+    acknowledged_at: datetime | None
+    snoozed_until: datetime | None
+
+
+class SmePage(BaseModel):
+    items: list[Sme]
+    total: int
+    next: str | None
+    freshness: Freshness
+
+
+class PilotPage(BaseModel):
+    items: list[Pilot]
+    total: int
+    next: str | None
+    freshness: Freshness
+
+
+class AgreementPage(BaseModel):
+    items: list[Agreement]
+    total: int
+    next: str | None
+    freshness: Freshness
+
+
+class AlertPage(BaseModel):
+    items: list[Alert]
+    total: int
+    next: str | None
+    freshness: Freshness
+
+
+class Me(BaseModel):
+    token_id: str
+    role: str
+    partner_id: str | None
+
+
+class Status(Freshness):
+    status: str
+
+
+class Problem(BaseModel):
+    detail: str
+    errors: list[dict[str, Any]] | None = None

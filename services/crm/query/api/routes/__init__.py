@@ -1,0 +1,1 @@
+"""One module per resource; handlers stay thin (parse, call a query, render)."""

@@ -1,0 +1,160 @@
+"""Per-partner reads: funnel, SMEs (and one with its timeline), pilots, agreements, alerts."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Response, status
+
+from crm.contract.events import rfc3339
+from crm.query import listing
+from crm.query.api.models import AgreementPage, AlertPage, Funnel, PilotPage, Problem, SmeDetail, SmePage
+from crm.query.deps import AsOf, Connection, CurrentFreshness, Cursor, Limit, Market, Output, ReadablePartner
+from crm.query.rendering import render
+from crm.read_models.figures import partner_funnel
+
+router = APIRouter(tags=["partners"])
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": Problem, "description": "A cursor this API did not produce"},
+    401: {"model": Problem, "description": "No token, or an unknown or revoked one"},
+    403: {"model": Problem, "description": "A partner token asking about another partner"},
+    422: {"model": Problem, "description": "A bad parameter"},
+}
+_PREFIX = "/v1/partners/{partner_id}"
+
+
+@router.get(f"{_PREFIX}/funnel", response_model=Funnel, responses=_ERRORS, summary="Funnel of a partner")
+async def get_funnel(
+    partner_id: ReadablePartner, connection: Connection, as_of: AsOf, output: Output, freshness: CurrentFreshness
+) -> Response:
+    """SMEs at each stage or beyond, overall and per market. CSV: a row `(all)`, then one per market."""
+    funnel = await partner_funnel(connection, partner_id, as_of)
+    funnel["as_of"] = rfc3339(as_of) if as_of else None
+    rows = [{"market": "(all)", **funnel["stages"]}]
+    rows += [{"market": market, **stages} for market, stages in funnel["by_market"].items()]
+    columns = ["market", "selected", "trained", "met", "piloting", "agreement"]
+    return render(output, funnel, freshness, rows=rows, columns=columns, filename=f"{partner_id}-funnel")
+
+
+def _page(page: listing.Page, items: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"items": items, "total": page.total, "next": page.next}
+
+
+_SME_COLUMNS = list(SmePage.model_fields["items"].annotation.__args__[0].model_fields)  # type: ignore[union-attr]
+
+
+def _sme(row: dict[str, Any]) -> dict[str, Any]:
+    row["in_matchmaking"] = row["matchmaking_at"] is not None
+    return row
+
+
+@router.get(f"{_PREFIX}/smes", response_model=SmePage, responses=_ERRORS, summary="SMEs of a partner")
+async def get_smes(
+    partner_id: ReadablePartner,
+    connection: Connection,
+    output: Output,
+    freshness: CurrentFreshness,
+    stage: Annotated[listing.Stage | None, Query(description="The furthest stage reached")] = None,
+    market: Market = None,
+    withdrawn: Annotated[bool | None, Query()] = None,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+) -> Response:
+    """Ordered by `sme_id`. `market`: SMEs targeting that market or active in it."""
+    page = await listing.list_smes(
+        connection, partner_id, stage=stage, market=market, withdrawn=withdrawn, limit=limit, cursor=cursor
+    )
+    items = [_sme(row) for row in page.rows]
+    body = _page(page, items)
+    return render(output, body, freshness, rows=items, columns=_SME_COLUMNS, filename=f"{partner_id}-smes")
+
+
+@router.get(
+    f"{_PREFIX}/smes/{{sme_id}}",
+    response_model=SmeDetail,
+    responses={**_ERRORS, 404: {"model": Problem, "description": "No such SME"}},
+    summary="One SME with its timeline",
+)
+async def get_sme(
+    partner_id: ReadablePartner,
+    sme_id: str,
+    connection: Connection,
+    output: Output,
+    freshness: CurrentFreshness,
+) -> Response:
+    """The SME, its markets and every applied event in event-time order. CSV: the timeline."""
+    sme = await listing.sme_with_timeline(connection, partner_id, sme_id)
+    if sme is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no SME {sme_id!r} at partner {partner_id!r}")
+    rows = [{"partner_id": partner_id, "sme_id": sme_id, **entry} for entry in sme["timeline"]]
+    columns = ["partner_id", "sme_id", "occurred_at", "event_type", "event_id", "payload"]
+    return render(output, _sme(sme), freshness, rows=rows, columns=columns, filename=f"{partner_id}-{sme_id}")
+
+
+_PILOT_COLUMNS = list(PilotPage.model_fields["items"].annotation.__args__[0].model_fields)  # type: ignore[union-attr]
+
+
+@router.get(f"{_PREFIX}/pilots", response_model=PilotPage, responses=_ERRORS, summary="Pilots of a partner")
+async def get_pilots(
+    partner_id: ReadablePartner,
+    connection: Connection,
+    output: Output,
+    freshness: CurrentFreshness,
+    status: Annotated[
+        listing.PilotStatus | None,
+        Query(description="open (in discussion, stalled ones included), stalled (per the alerts service), closed"),
+    ] = None,
+    market: Market = None,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+) -> Response:
+    """Ordered by `pilot_id`. Stalled pilots carry `stalled_since`, `idle_days` and `threshold_days`."""
+    page = await listing.list_pilots(connection, partner_id, status=status, market=market, limit=limit, cursor=cursor)
+    body = _page(page, page.rows)
+    return render(output, body, freshness, rows=page.rows, columns=_PILOT_COLUMNS, filename=f"{partner_id}-pilots")
+
+
+_AGREEMENT_COLUMNS = list(AgreementPage.model_fields["items"].annotation.__args__[0].model_fields)  # type: ignore[union-attr]
+
+
+@router.get(f"{_PREFIX}/agreements", response_model=AgreementPage, responses=_ERRORS, summary="Agreements")
+async def get_agreements(
+    partner_id: ReadablePartner,
+    connection: Connection,
+    output: Output,
+    freshness: CurrentFreshness,
+    market: Market = None,
+    agreement_type: Annotated[
+        str | None, Query(pattern=r"^(sales|commercial_representation|distribution|licence|other)$")
+    ] = None,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+) -> Response:
+    """Ordered by signing time (event time), then SME and agreement id."""
+    page = await listing.list_agreements(
+        connection, partner_id, market=market, agreement_type=agreement_type, limit=limit, cursor=cursor
+    )
+    items = [{**row, "value_eur": None if row["value_eur"] is None else float(row["value_eur"])} for row in page.rows]
+    body = _page(page, items)
+    return render(output, body, freshness, rows=items, columns=_AGREEMENT_COLUMNS, filename=f"{partner_id}-agreements")
+
+
+_ALERT_COLUMNS = list(AlertPage.model_fields["items"].annotation.__args__[0].model_fields)  # type: ignore[union-attr]
+
+
+@router.get(f"{_PREFIX}/alerts", response_model=AlertPage, responses=_ERRORS, summary="Stalled-pilot alerts")
+async def get_alerts(
+    partner_id: ReadablePartner,
+    connection: Connection,
+    output: Output,
+    freshness: CurrentFreshness,
+    open: Annotated[bool, Query(description="Only unresolved alerts (the stalled pilots)")] = False,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+) -> Response:
+    """Newest first, one per stall (from the alerts read model)."""
+    views, total, next_cursor = await listing.list_alerts(
+        connection, partner_id, open_only=open, limit=limit, cursor=cursor
+    )
+    items = [{**{name: getattr(view, name) for name in _ALERT_COLUMNS}} for view in views]
+    body = {"items": items, "total": total, "next": next_cursor}
+    return render(output, body, freshness, rows=items, columns=_ALERT_COLUMNS, filename=f"{partner_id}-alerts")

@@ -1,0 +1,23 @@
+"""`GET /v1/status`: how current the read models are (no token needed beyond a valid one)."""
+
+from fastapi import APIRouter, Request, Response
+
+from crm.query.api.models import Status
+from crm.query.deps import CurrentPrincipal
+from crm.query.freshness import FreshnessProbe
+from crm.query.rendering import json_response
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/v1/status", response_model=Status, summary="Freshness of the read models")
+async def get_status(request: Request, _: CurrentPrincipal) -> Response:
+    """The newest applied event (event time), when the projector last applied one, and its lag."""
+    probe: FreshnessProbe = request.app.state.freshness
+    freshness = await probe.current()
+    return json_response({"status": "ok", **freshness.as_dict()}, headers=freshness.headers())
+
+
+@router.get("/health", summary="The process is up")
+async def health() -> Response:
+    return json_response({"status": "ok"})

@@ -1,0 +1,116 @@
+"""The query service's FastAPI app. `create_app` only wires; no I/O until the lifespan starts."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, HTTPException, Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from crm.auth.tokens import TokenStore
+from crm.query.api.routes import dashboard, me, partners, programme
+from crm.query.api.routes import status as status_routes
+from crm.query.freshness import FreshnessProbe
+from crm.query.pagination import BadCursor
+from crm.query.rendering import json_response
+from crm.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+DESCRIPTION = """\
+Read access to the read models for analysts and partners (CONTRACT.md "Queries").
+
+* **Roles**: an analyst token reads everything; a partner token reads its own partner only
+  (`403` elsewhere, including the programme-wide KPIs); no token, `401`.
+* **CSV**: `Accept: text/csv` or `?format=csv`; cells that a spreadsheet would evaluate are
+  prefixed with `'`. Pages of CSV carry `X-CRM-Next-Cursor` and `X-CRM-Total`.
+* **Pages**: `limit` (1-1000, default 100) and `cursor` (the `next` of the previous page);
+  every list has a stable order.
+* **as_of**: KPIs and funnels as of an instant in *event time* (`2020-12-31` = the end of that
+  day, UTC), so a report for a period can be reproduced later.
+* **Freshness**: every response has `X-CRM-Newest-Event-At`, `X-CRM-Last-Applied-At` and
+  `X-CRM-Projector-Lag`; JSON bodies a `freshness` object; `GET /v1/status` the same, fresh.
+"""
+
+
+class FreshnessHeaders:
+    """Stamps every response with how current the read models are (cached; never blocks once warm)."""
+
+    def __init__(self, app: ASGIApp, probe: FreshnessProbe) -> None:
+        self._app = app
+        self._probe = probe
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+
+        async def stamped(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                names = {name.lower() for name, _ in headers}
+                try:
+                    freshness = await self._probe.latest()
+                except Exception as error:  # the database is away: the response says so by its status
+                    log.warning("query.freshness_unavailable", error=repr(error))
+                else:
+                    for name, value in freshness.headers().items():
+                        if name.lower().encode() not in names:
+                            headers.append((name.lower().encode(), value.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self._app(scope, receive, stamped)
+
+
+def create_app(settings: Settings, engine: AsyncEngine, token_store: TokenStore, freshness: FreshnessProbe) -> FastAPI:
+    """The app; its lifespan closes the engine, the token store and the freshness probe."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await freshness.close()
+            await token_store.close()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="SmartGrowth CRM query API", version="1", description=DESCRIPTION, lifespan=lifespan, redoc_url=None
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.tokens = token_store
+    app.state.freshness = freshness
+    for router in (programme.router, partners.router, me.router, status_routes.router, dashboard.router):
+        app.include_router(router)
+    _add_error_handlers(app)
+    app.add_middleware(FreshnessHeaders, probe=freshness)
+    return app
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(HTTPException)
+    async def refused(_: Request, error: HTTPException) -> Response:
+        return json_response({"detail": error.detail}, error.status_code, dict(error.headers or {}))
+
+    @app.exception_handler(BadCursor)
+    async def bad_cursor(_: Request, error: BadCursor) -> Response:
+        return json_response({"detail": str(error)}, status.HTTP_400_BAD_REQUEST)
+
+    @app.exception_handler(RequestValidationError)
+    async def malformed(_: Request, error: RequestValidationError) -> Response:
+        problems: list[dict[str, Any]] = [
+            {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in error.errors()
+        ]
+        detail = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
+        return json_response({"detail": detail, "errors": problems}, status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+    @app.exception_handler(Exception)
+    async def failed(_: Request, error: Exception) -> Response:
+        log.exception("query.failed", error=repr(error))
+        return json_response({"detail": "internal error"}, status.HTTP_500_INTERNAL_SERVER_ERROR)

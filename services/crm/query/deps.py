@@ -1,0 +1,104 @@
+"""FastAPI dependencies of the query service, as `Annotated` aliases for the handlers."""
+
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Depends, Header, HTTPException, Path, Query, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from crm.auth.principals import Principal, can_read
+from crm.auth.tokens import TokenStore
+from crm.query.as_of import BadAsOf, parse_as_of
+from crm.query.freshness import Freshness, FreshnessProbe
+from crm.query.rendering import OutputFormat
+
+_bearer = HTTPBearer(auto_error=False, description="A partner or analyst token from `crm tokens create`.")
+_CHALLENGE = {"WWW-Authenticate": "Bearer"}
+PARTNER_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
+MARKET_PATTERN = r"^[A-Z]{2}$"
+
+
+def _tokens(request: Request) -> TokenStore:
+    tokens: TokenStore = request.app.state.tokens
+    return tokens
+
+
+async def _principal(
+    tokens: Annotated[TokenStore, Depends(_tokens)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a bearer token is required", headers=_CHALLENGE)
+    principal = await tokens.verify(credentials.credentials)
+    if principal is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown or revoked token", headers=_CHALLENGE)
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(_principal)]
+
+
+async def _analyst(principal: CurrentPrincipal) -> Principal:
+    if principal.role != "analyst":
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "programme-wide figures are for analyst tokens")
+    return principal
+
+
+async def _readable_partner(
+    principal: CurrentPrincipal,
+    partner_id: Annotated[str, Path(pattern=PARTNER_ID_PATTERN, description="A partner id (lowercase slug)")],
+) -> str:
+    if not can_read(principal, partner_id):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "this token may only read its own partner")
+    return partner_id
+
+
+async def _connection(request: Request) -> AsyncIterator[AsyncConnection]:
+    engine: AsyncEngine = request.app.state.engine
+    async with engine.connect() as connection:
+        yield connection
+
+
+async def _freshness(request: Request) -> Freshness:
+    probe: FreshnessProbe = request.app.state.freshness
+    return await probe.latest()
+
+
+def _output_format(
+    format: Annotated[OutputFormat | None, Query(description="`csv` or `json`; overrides Accept")] = None,
+    accept: Annotated[str | None, Header()] = None,
+) -> OutputFormat:
+    if format is not None:
+        return format
+    if accept and "text/csv" in accept.lower():
+        return "csv"
+    return "json"
+
+
+def _as_of(
+    as_of: Annotated[
+        str | None,
+        Query(
+            max_length=40,
+            description="Report as of this instant in event time: a date (end of that day, UTC) or RFC 3339",
+        ),
+    ] = None,
+) -> datetime | None:
+    try:
+        return parse_as_of(as_of)
+    except BadAsOf as error:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from None
+
+
+Analyst = Annotated[Principal, Depends(_analyst)]
+ReadablePartner = Annotated[str, Depends(_readable_partner)]
+"""The path's partner id, once the caller is known to be allowed to read it (else 401/403)."""
+Connection = Annotated[AsyncConnection, Depends(_connection)]
+CurrentFreshness = Annotated[Freshness, Depends(_freshness)]
+Output = Annotated[OutputFormat, Depends(_output_format)]
+AsOf = Annotated[datetime | None, Depends(_as_of)]
+Limit = Annotated[int, Query(ge=1, le=1000, description="Items per page (1-1000)")]
+Cursor = Annotated[str | None, Query(max_length=1000, description="The `next` value of the previous page")]
+Market = Annotated[str | None, Query(pattern=MARKET_PATTERN, description="ISO 3166-1 alpha-2 market, e.g. CN")]

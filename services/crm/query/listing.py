@@ -1,0 +1,269 @@
+"""The list and detail queries of the query API: filters, a stable order, keyset pages.
+
+Every value reaches PostgreSQL as a bound parameter. Each list has a total order (ending in
+the row's identity), and the cursor names the last row served in that order, so pages neither
+skip nor repeat rows when others are inserted meanwhile.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import ColumnElement, Select, false, func, or_, select, true, tuple_
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from crm.alerts.queries import AlertView, alerts_for_partner
+from crm.db.alert_tables import alerts
+from crm.db.tables import agreements, pilots, sme_markets, sme_timeline, smes
+from crm.query.pagination import BadCursor, decode_cursor, encode_cursor
+
+PilotStatus = Literal["open", "stalled", "closed"]
+Stage = Literal["selected", "trained", "met", "piloting", "agreement"]
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    rows: list[dict[str, Any]]
+    total: int
+    next: str | None
+
+
+async def _page(
+    connection: AsyncConnection,
+    query: Select[Any],
+    order: Sequence[ColumnElement[Any]],
+    filters: list[ColumnElement[bool]],
+    limit: int,
+    cursor: str | None,
+    key_types: Sequence[type],
+) -> Page:
+    after: list[ColumnElement[bool]] = []
+    if cursor is not None:
+        key = _typed_key(decode_cursor(cursor, len(order)), key_types)
+        after.append(tuple_(*order) > tuple_(*key))
+    rows = [
+        dict(row)
+        for row in (
+            await connection.execute(query.where(*filters, *after).order_by(*order).limit(limit + 1))
+        ).mappings()
+    ]
+    count = select(func.count()).select_from(query.where(*filters).order_by(None).subquery())
+    total = int(await connection.scalar(count) or 0)
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        next_cursor = encode_cursor(tuple(_plain(last[column.key]) for column in order))  # type: ignore[attr-defined]
+    return Page(rows, total, next_cursor)
+
+
+def _plain(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def _typed_key(key: tuple[Any, ...], types: Sequence[type]) -> tuple[Any, ...]:
+    typed: list[Any] = []
+    for value, kind in zip(key, types, strict=True):
+        if kind is datetime:
+            try:
+                moment = datetime.fromisoformat(str(value))
+            except ValueError:
+                raise BadCursor("cursor is not valid; use the `next` value of a previous page") from None
+            if moment.tzinfo is None:
+                raise BadCursor("cursor is not valid; use the `next` value of a previous page")
+            typed.append(moment)
+        elif not isinstance(value, str):
+            raise BadCursor("cursor is not valid; use the `next` value of a previous page")
+        else:
+            typed.append(value)
+    return tuple(typed)
+
+
+_SME_COLUMNS = (
+    smes.c.partner_id,
+    smes.c.sme_id,
+    smes.c.name,
+    smes.c.country,
+    smes.c.sector,
+    smes.c.target_markets,
+    smes.c.stage,
+    smes.c.withdrawn,
+    smes.c.selected_at,
+    smes.c.trained_at,
+    smes.c.met_at,
+    smes.c.piloting_at,
+    smes.c.agreement_at,
+    smes.c.matchmaking_at,
+    smes.c.withdrawn_at,
+    smes.c.last_activity_at,
+)
+
+
+async def list_smes(
+    connection: AsyncConnection,
+    partner_id: str,
+    *,
+    stage: Stage | None = None,
+    market: str | None = None,
+    withdrawn: bool | None = None,
+    limit: int,
+    cursor: str | None,
+) -> Page:
+    """A partner's SMEs by `sme_id`; `stage` is the furthest stage reached, `market` a target or active market."""
+    filters: list[ColumnElement[bool]] = [smes.c.partner_id == partner_id]
+    if stage is not None:
+        filters.append(smes.c.stage == stage)
+    if market is not None:
+        active = (
+            select(sme_markets.c.market)
+            .where(
+                sme_markets.c.partner_id == smes.c.partner_id,
+                sme_markets.c.sme_id == smes.c.sme_id,
+                sme_markets.c.market == market,
+            )
+            .exists()
+        )
+        filters.append(or_(smes.c.target_markets.any(market), active))
+    if withdrawn is not None:
+        filters.append(smes.c.withdrawn == (true() if withdrawn else false()))
+    return await _page(connection, select(*_SME_COLUMNS), [smes.c.sme_id], filters, limit, cursor, [str])
+
+
+async def sme_with_timeline(connection: AsyncConnection, partner_id: str, sme_id: str) -> dict[str, Any] | None:
+    """One SME, its markets, pilots and agreements, and every applied event in event-time order."""
+    key = (smes.c.partner_id == partner_id, smes.c.sme_id == sme_id)
+    row = (await connection.execute(select(*_SME_COLUMNS).where(*key))).mappings().first()
+    if row is None:
+        return None
+    sme = dict(row)
+    sme["markets"] = [
+        dict(r)
+        for r in (
+            await connection.execute(
+                select(sme_markets.c.market, sme_markets.c.met_at, sme_markets.c.piloting_at)
+                .add_columns(sme_markets.c.agreement_at, sme_markets.c.matchmaking_at)
+                .where(sme_markets.c.partner_id == partner_id, sme_markets.c.sme_id == sme_id)
+                .order_by(sme_markets.c.market)
+            )
+        ).mappings()
+    ]
+    sme["timeline"] = [
+        dict(r)
+        for r in (
+            await connection.execute(
+                select(sme_timeline.c.event_id, sme_timeline.c.event_type, sme_timeline.c.occurred_at)
+                .add_columns(sme_timeline.c.payload)
+                .where(sme_timeline.c.partner_id == partner_id, sme_timeline.c.sme_id == sme_id)
+                .order_by(sme_timeline.c.occurred_at, sme_timeline.c.event_id)
+            )
+        ).mappings()
+    ]
+    return sme
+
+
+def _open_stall() -> Any:
+    # The alerts read model's view of a stall: one unresolved alert per stalled pilot.
+    return (
+        select(alerts.c.idle_days, alerts.c.threshold_days, alerts.c.fired_at, alerts.c.last_activity_at)
+        .where(
+            alerts.c.partner_id == pilots.c.partner_id,
+            alerts.c.pilot_id == pilots.c.pilot_id,
+            alerts.c.resolved_at.is_(None),
+        )
+        .order_by(alerts.c.fired_at.desc())
+        .limit(1)
+        .lateral("stall")
+    )
+
+
+async def list_pilots(
+    connection: AsyncConnection,
+    partner_id: str,
+    *,
+    status: PilotStatus | None = None,
+    market: str | None = None,
+    limit: int,
+    cursor: str | None,
+) -> Page:
+    """A partner's pilots by `pilot_id`; stalled ones carry the alert's idle days and threshold."""
+    stall = _open_stall()
+    query = select(
+        pilots.c.partner_id,
+        pilots.c.pilot_id,
+        pilots.c.sme_id,
+        pilots.c.status,
+        pilots.c.market,
+        pilots.c.region,
+        pilots.c.counterpart,
+        pilots.c.title,
+        pilots.c.opened_at,
+        pilots.c.closed_at,
+        pilots.c.outcome,
+        pilots.c.last_activity_at,
+        pilots.c.agreement_ids,
+        stall.c.fired_at.is_not(None).label("stalled"),
+        stall.c.fired_at.label("stalled_since"),
+        stall.c.idle_days,
+        stall.c.threshold_days,
+    ).select_from(pilots.outerjoin(stall, true()))
+    filters: list[ColumnElement[bool]] = [pilots.c.partner_id == partner_id]
+    if status == "stalled":
+        filters += [pilots.c.status == "open", stall.c.fired_at.is_not(None)]
+    elif status is not None:
+        filters.append(pilots.c.status == status)
+    if market is not None:
+        filters.append(pilots.c.market == market)
+    return await _page(connection, query, [pilots.c.pilot_id, pilots.c.sme_id], filters, limit, cursor, [str, str])
+
+
+async def list_agreements(
+    connection: AsyncConnection,
+    partner_id: str,
+    *,
+    market: str | None = None,
+    agreement_type: str | None = None,
+    limit: int,
+    cursor: str | None,
+) -> Page:
+    """A partner's agreements in signing order (event time), then SME and agreement id."""
+    query = select(
+        agreements.c.partner_id,
+        agreements.c.agreement_id,
+        agreements.c.sme_id,
+        agreements.c.agreement_type,
+        agreements.c.market,
+        agreements.c.counterpart,
+        agreements.c.pilot_id,
+        agreements.c.value_eur,
+        agreements.c.signed_at,
+    )
+    filters: list[ColumnElement[bool]] = [agreements.c.partner_id == partner_id]
+    if market is not None:
+        filters.append(agreements.c.market == market)
+    if agreement_type is not None:
+        filters.append(agreements.c.agreement_type == agreement_type)
+    order = [agreements.c.signed_at, agreements.c.sme_id, agreements.c.agreement_id]
+    return await _page(connection, query, order, filters, limit, cursor, [datetime, str, str])
+
+
+async def list_alerts(
+    connection: AsyncConnection, partner_id: str, *, open_only: bool, limit: int, cursor: str | None
+) -> tuple[list[AlertView], int, str | None]:
+    """A partner's alerts, newest first (crm.alerts.queries); the cursor is a position in that order."""
+    offset = 0
+    if cursor is not None:
+        (position,) = decode_cursor(cursor, 1)
+        if not isinstance(position, int) or position < 0:
+            raise BadCursor("cursor is not valid; use the `next` value of a previous page")
+        offset = position
+    views = await alerts_for_partner(connection, partner_id, open_only=open_only, limit=limit + 1, offset=offset)
+    count = select(func.count()).select_from(alerts).where(alerts.c.partner_id == partner_id)
+    if open_only:
+        count = count.where(alerts.c.resolved_at.is_(None))
+    total = int(await connection.scalar(count) or 0)
+    next_cursor = encode_cursor((offset + limit,)) if len(views) > limit else None
+    return views[:limit], total, next_cursor
+
+
+__all__ = ["Page", "PilotStatus", "Stage", "list_agreements", "list_alerts", "list_pilots", "list_smes"]

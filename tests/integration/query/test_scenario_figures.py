@@ -1,0 +1,56 @@
+"""The query API over the 4SmartGrowth scenario: the funder's figures, as of a date, reproducibly."""
+
+import json
+from typing import Any
+
+import pytest
+
+from crm.contract.decoding import decode_event
+from crm.settings import Settings
+from tests.support.events import envelope
+from tests.support.query import load_4smartgrowth, load_into_read_models, running_query_api
+
+pytestmark = pytest.mark.infra
+
+_EXTRA = ("progress", "freshness")
+
+
+def contract_fields(figures: dict[str, Any]) -> dict[str, Any]:
+    """The figures without the fields this API adds to the contract shape."""
+    kept = {k: v for k, v in figures.items() if k not in _EXTRA}
+    if "partners" in kept:
+        kept["partners"] = {p: contract_fields(f) for p, f in kept["partners"].items()}
+    return kept
+
+
+async def test_kpis_and_funnels_equal_the_scenario_figures_and_are_reproducible_as_of_a_date(
+    isolated: Settings,
+) -> None:
+    scenario = await load_4smartgrowth(isolated)
+    async with running_query_api(isolated) as api:
+        kpis = (await api.get("/v1/programme/kpis", params={"as_of": "2021-12-31T23:59:59Z"})).json()
+        assert contract_fields(kpis) == scenario.expected.kpis
+        assert kpis["progress"]["sales_agreements"] == {"actual": 3, "target": 3}
+        assert kpis["freshness"]["newest_event_at"] is not None
+        for partner_id, expected in scenario.expected.funnels.items():
+            funnel = (await api.get(f"/v1/partners/{partner_id}/funnel", params={"as_of": "2021-12-31"})).json()
+            expected_markets = {m: s for m, s in expected["by_market"].items() if any(s.values())}
+            assert funnel["stages"] == expected["stages"], partner_id
+            assert funnel["by_market"] == expected_markets, partner_id
+
+        earlier = (await api.get("/v1/programme/kpis", params={"as_of": "2019-12-31"})).json()
+        assert earlier["as_of"] == "2019-12-31T23:59:59.999999Z"
+        assert 0 < earlier["smes_selected"] < kpis["smes_selected"]
+        csv_before = (await api.get("/v1/programme/kpis", params={"as_of": "2019-12-31", "format": "csv"})).text
+
+        # Events arriving later about 2022 do not change the report for 2019.
+        later = [
+            envelope("SMESelected", partner_id="sisp", sme_id="late-sme", occurred_at="2022-03-01T09:00:00Z"),
+            envelope("AgreementSigned", partner_id="sisp", sme_id="late-sme", occurred_at="2022-03-02T09:00:00Z"),
+        ]
+        await load_into_read_models(isolated, [decode_event(json.dumps(e)) for e in later], [])
+        again = (await api.get("/v1/programme/kpis", params={"as_of": "2019-12-31"})).json()
+        assert contract_fields(again) == contract_fields(earlier)
+        assert (await api.get("/v1/programme/kpis", params={"as_of": "2019-12-31", "format": "csv"})).text == csv_before
+        now = (await api.get("/v1/programme/kpis")).json()
+        assert now["smes_selected"] == kpis["smes_selected"] + 1
