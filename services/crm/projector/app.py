@@ -16,6 +16,8 @@ def create_app(settings: Settings, bootstrap: str) -> faust.App:
         topic_allow_declare=False,  # topics are created with their retention by ensure_topics
         topic_disable_leader=True,
         consumer_auto_offset_reset="earliest",
+        broker_session_timeout=settings.projector_session_timeout,
+        broker_heartbeat_interval=min(3.0, settings.projector_session_timeout / 3),
         producer_acks=-1,
         stream_wait_empty=False,
     )

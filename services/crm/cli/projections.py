@@ -1,0 +1,139 @@
+"""`crm dlq`, `crm projections` and `crm status`: operating the projector's read models."""
+
+import asyncio
+import json
+from dataclasses import asdict
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from crm.cli.main import app, friendly_errors
+from crm.settings import Settings
+
+dlq_app = typer.Typer(help="The dead-letter topic (messages no consumer could decode).", no_args_is_help=True)
+projections_app = typer.Typer(help="The projector's read models.", no_args_is_help=True)
+app.add_typer(dlq_app, name="dlq")
+app.add_typer(projections_app, name="projections")
+
+console = Console()
+
+
+@dlq_app.command("list")
+@friendly_errors
+def dlq_list(as_json: bool = typer.Option(False, "--json", help="One JSON object per line.")) -> None:
+    """Show every parked message: where it came from, why it was refused, its first bytes."""
+    from crm.projector.dead_letter_admin import list_dead_letters
+
+    letters = asyncio.run(list_dead_letters(Settings()))
+    if as_json:
+        for letter in letters:
+            row = {
+                "partition": letter.partition,
+                "offset": letter.offset,
+                "key": (letter.key or b"").decode(errors="replace"),
+                "value": (letter.value or b"").decode(errors="replace"),
+                "headers": letter.headers,
+            }
+            typer.echo(json.dumps(row, ensure_ascii=False))
+        return
+    table = Table(title=f"{len(letters)} dead letters")
+    for column in ("offset", "parked at", "source", "reason", "value"):
+        table.add_column(column, overflow="fold")
+    for letter in letters:
+        source = f"{letter.headers.get('dlq.source.topic', '?')}/{letter.headers.get('dlq.source.partition', '?')}"
+        source += f"@{letter.headers.get('dlq.source.offset', '?')}"
+        value = (letter.value or b"")[:60].decode(errors="replace")
+        table.add_row(str(letter.offset), letter.headers.get("dlq.parked_at", ""), source, letter.reason, value)
+    console.print(table)
+
+
+@dlq_app.command("replay")
+@friendly_errors
+def dlq_replay(dry_run: bool = typer.Option(False, help="Show what would be sent back, send nothing.")) -> None:
+    """Send dead letters not replayed before back to crm.events (original key and bytes)."""
+    from crm.projector.dead_letter_admin import replay_dead_letters
+
+    letters = asyncio.run(replay_dead_letters(Settings(), dry_run=dry_run))
+    valid = sum(1 for letter in letters if letter.decodes_now)
+    verb = "would send" if dry_run else "sent"
+    typer.echo(f"{verb} {len(letters)} dead letters back ({valid} valid now, {len(letters) - valid} still invalid)")
+
+
+class EventsPerSecond(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:,.0f} events/s" if speed else "- events/s", style="progress.data.speed")
+
+
+@projections_app.command("rebuild")
+@friendly_errors
+def projections_rebuild(
+    partner: str | None = typer.Option(None, "--partner", help="Rebuild only this partner's rows."),
+    batch_size: int = typer.Option(2000, min=1, help="Events per transaction."),
+) -> None:
+    """Replay crm.events from the start into fresh tables and swap them in atomically."""
+    from crm.projector.rebuild import rebuild_projections
+
+    columns = (
+        TextColumn("[bold]rebuilding {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        EventsPerSecond(),
+        TimeElapsedColumn(),
+        TextColumn("remaining"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task(partner or "all partners", total=None)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        outcome = asyncio.run(
+            rebuild_projections(Settings(), partner_id=partner, batch_size=batch_size, on_progress=advance)
+        )
+    rate = outcome.read / max(outcome.seconds, 1e-9)
+    console.print(
+        f"rebuilt {outcome.partner_id or 'all partners'}: {outcome.read:,} events read, {outcome.applied:,} applied, "
+        f"{outcome.invalid:,} invalid skipped, {outcome.seconds:.1f}s ({rate:,.0f} events/s)"
+    )
+
+
+@app.command("status")
+@friendly_errors
+def status(
+    output: str = typer.Option("table", "--format", help="table, json or prometheus."),
+) -> None:
+    """Consumer lag of the projector per partition, and the newest event it applied."""
+    from crm.projector.status import projector_status, prometheus_text
+
+    current = asyncio.run(projector_status(Settings()))
+    if output == "prometheus":
+        typer.echo(prometheus_text(current), nl=False)
+        return
+    if output == "json":
+        body = asdict(current) | {"lag": current.lag}
+        typer.echo(json.dumps(body, default=str))
+        return
+    table = Table(title=f"projector group {current.group} on {current.topic}")
+    for column in ("partition", "committed", "end", "lag"):
+        table.add_column(column, justify="right")
+    for p in current.partitions:
+        table.add_row(str(p.partition), "-" if p.committed is None else str(p.committed), str(p.end), str(p.lag))
+    console.print(table)
+    console.print(
+        f"lag {current.lag} events; {current.applied_events} applied; newest event {current.newest_occurred_at}; "
+        f"last applied at {current.last_applied_at}"
+    )

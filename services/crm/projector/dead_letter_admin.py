@@ -1,0 +1,108 @@
+"""Operating the dead-letter topic: list what is parked, send it back to `crm.events` after a fix.
+
+Replay keeps its place in the consumer group `<projector group>-dlq-replay`, so each parked message
+is sent back once. A message that is still invalid is parked again by the projector (a new entry
+at the end of the DLQ), so nothing is lost either way.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import structlog
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+
+from crm.contract.decoding import InvalidEvents, decode_event
+from crm.messaging.reading import records_until, topic_partitions
+from crm.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    partition: int
+    offset: int
+    parked_at: datetime
+    key: bytes | None
+    value: bytes | None
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def reason(self) -> str:
+        return self.headers.get("dlq.reason", "")
+
+    @property
+    def decodes_now(self) -> bool:
+        """Whether the message passes the contract as it is now (after a fix, it may)."""
+        try:
+            decode_event(self.value or b"")
+        except InvalidEvents:
+            return False
+        return True
+
+
+def _dead_letter(record: ConsumerRecord[bytes, bytes]) -> DeadLetter:
+    headers = {k: v.decode(errors="replace") for k, v in (record.headers or ())}
+    return DeadLetter(
+        record.partition,
+        record.offset,
+        datetime.fromtimestamp(record.timestamp / 1000).astimezone(),
+        record.key,
+        record.value,
+        headers,
+    )
+
+
+def _bootstrap(settings: Settings) -> str:
+    from crm.infra.errors import InfrastructureError
+
+    if not settings.kafka_bootstrap:
+        raise InfrastructureError("Set CRM_KAFKA_BOOTSTRAP to the Kafka cluster.")
+    return settings.kafka_bootstrap
+
+
+async def list_dead_letters(settings: Settings) -> list[DeadLetter]:
+    """Every message on the DLQ topic, oldest first."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=_bootstrap(settings), enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = await topic_partitions(consumer, settings.dlq_topic)
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        return [_dead_letter(r) async for batch in records_until(consumer, ends) for r in batch]
+    finally:
+        await consumer.stop()
+
+
+async def replay_dead_letters(settings: Settings, *, dry_run: bool = False) -> list[DeadLetter]:
+    """Send every not yet replayed dead letter back to the events topic, original key and bytes."""
+    bootstrap = _bootstrap(settings)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=f"{settings.projector_group}-dlq-replay",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    await consumer.start()
+    await producer.start()
+    replayed: list[DeadLetter] = []
+    try:
+        partitions = await topic_partitions(consumer, settings.dlq_topic)
+        consumer.assign(partitions)
+        ends = await consumer.end_offsets(partitions)
+        async for batch in records_until(consumer, ends):
+            letters = [_dead_letter(r) for r in batch]
+            replayed.extend(letters)
+            if dry_run:
+                continue
+            for letter in letters:
+                headers = [("dlq.replayed_from", f"{settings.dlq_topic}/{letter.partition}/{letter.offset}".encode())]
+                await producer.send_and_wait(settings.events_topic, letter.value, key=letter.key, headers=headers)
+                log.info("dlq.replayed", partition=letter.partition, offset=letter.offset)
+            await consumer.commit()
+    finally:
+        await producer.stop()
+        await consumer.stop()
+    return replayed
