@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from crm.db.engine import create_engine
 from crm.db.tables import applied_events
+from crm.gateway.client import EventsClient
 from crm.infra.processes import free_port
 from crm.infra.services import ServiceProcess, service_environment
 from crm.settings import Settings
@@ -75,6 +76,11 @@ async def test_gateway_process_tokens_cli_retries_and_revocation(isolated: Setti
             assert (first.status_code, retried.status_code) == (202, 202)
             assert await applied_count(isolated, 3) == 3
             await asyncio.sleep(1.0)  # room for the duplicates to (not) land
+            assert await applied_count(isolated, 3) == 3
+
+            with EventsClient(url, token) as partner:  # the copyable client, same event ids again
+                assert await asyncio.to_thread(partner.send_many, events) == 3
+                assert await asyncio.to_thread(partner.send, events[0]) == 1
             assert await applied_count(isolated, 3) == 3
 
             crm(env, "tokens", "revoke", token_id)
