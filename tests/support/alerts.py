@@ -49,6 +49,7 @@ def alerts_service(settings: Settings, tmp_path: Path, name: str = "alerts", **e
         "CRM_ALERTS_WEBHOOK_MAX_RETRY_SECONDS": "1",
         "CRM_ALERTS_WEBHOOK_TIMEOUT_SECONDS": "2",
         "CRM_PROJECTOR_BATCH_SECONDS": "0.05",
+        "CRM_ALERTS_SESSION_TIMEOUT_SECONDS": "6",
         **env,
     }
     return ServiceProcess(name, ["alerts", "run"], service_environment(settings, **overrides), tmp_path / f"{name}.log")
@@ -95,7 +96,7 @@ class AlertReader:
         assert self._consumer is not None
         await self._consumer.stop()
 
-    async def until(self, done: Callable[[list[AlertEvent]], bool], timeout: float = 60) -> list[AlertEvent]:
+    async def until(self, done: Callable[[list[AlertEvent]], bool], timeout: float = 90) -> list[AlertEvent]:
         assert self._consumer is not None
         deadline = time.monotonic() + timeout
         while not done(self.seen):
