@@ -1,6 +1,7 @@
 """The alerts service as a process on the real Kafka and PostgreSQL, with a controlled clock."""
 
 import json
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -172,3 +173,42 @@ async def failed_attempts(connection: AsyncConnection) -> int:
         )
         or 0
     )
+
+
+async def test_replaying_history_in_event_time_shows_which_pilots_were_stalled_back_then(
+    isolated: Settings, tmp_path: Path
+) -> None:
+    def at(text: str) -> datetime:
+        return datetime.fromisoformat(f"{text}T09:00:00+00:00")
+
+    # one SME, so the history arrives in the order it happened (one partition)
+    sme = {"sme_id": "ee-smartlight"}
+    history = [
+        pilot_event("PilotOpened", at("2019-09-02"), "p-17"),
+        pilot_event("PilotUpdated", at("2019-12-02"), "p-17"),  # 91 idle days: stalled in October
+        pilot_event("PilotOpened", at("2020-03-02"), "p-21", market="VN"),  # never touched again
+        pilot_event("PilotClosed", at("2020-06-01"), "p-17"),  # idle again from December: closed
+        pilot_event("PilotOpened", at("2021-01-04"), "p-30"),
+        pilot_event("PilotUpdated", at("2021-01-20"), "p-30"),  # never idle for 30 days
+        pilot_event("TrainingCompleted", at("2021-02-10"), "-"),
+    ]
+    history = [e.model_copy(update=sme) for e in history]
+    env = {"CRM_ALERTS_CLOCK": "event", "CRM_ALERTS_REPEAT_DAYS": "10000"}
+    with alerts_service(isolated, tmp_path, **env):
+        async with AlertReader(isolated) as reader:
+            await publish(isolated, *history)
+            seen = await reader.until(lambda s: len(s) == 5)
+    timeline = [(a.event_type, a.payload.pilot_id, a.occurred_at.date().isoformat()) for a in seen]
+    assert sorted(timeline, key=lambda t: t[2]) == [
+        ("PilotStalled", "p-17", "2019-10-02"),  # 30 days after the opening, as it was then
+        ("PilotStallResolved", "p-17", "2019-12-02"),
+        ("PilotStalled", "p-17", "2020-01-01"),
+        ("PilotStalled", "p-21", "2020-04-01"),
+        ("PilotStallResolved", "p-17", "2020-06-01"),
+    ]
+    last_activity = {
+        (a.payload.pilot_id, a.occurred_at.year): a.payload.last_activity_at
+        for a in seen
+        if a.event_type == "PilotStalled"
+    }  # type: ignore[union-attr]
+    assert last_activity[("p-17", 2020)] == at("2019-12-02")

@@ -98,6 +98,7 @@ def build_alerts(settings: Settings) -> tuple[faust.App, list[TopicSpec]]:
         FaustAlertPublisher(app, settings.alerts_topic),
         PostgresControls(engine),
         event_time_step=timedelta(days=1) if settings.alerts_clock == "event" else None,
+        backdate=settings.alerts_clock == "event",
     )
 
     async def deliver() -> int:
