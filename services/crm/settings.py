@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     alerts_repeat_days: float = Field(default=7.0, gt=0)
     alerts_clock: Literal["wall", "event", "file"] = "wall"
     alerts_clock_file: Path | None = None
+    # How long Kafka waits for a silent (crashed) worker before its partitions move on.
+    alerts_session_timeout_seconds: float = Field(default=30.0, ge=6)
     alerts_evaluate_seconds: float = Field(default=1.0, gt=0)
     alerts_webhook_poll_seconds: float = Field(default=1.0, gt=0)
     alerts_webhook_retry_seconds: float = Field(default=2.0, gt=0)

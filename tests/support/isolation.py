@@ -36,6 +36,7 @@ async def isolated_settings(base: Settings) -> Settings:
             "alerts_topic": f"test-{suffix}.alerts",
             "dlq_topic": f"test-{suffix}.events.dlq",
             "projector_group": f"test-{suffix}-projector",
+            "alerts_group": f"test-{suffix}-alerts",
             "topic_partitions": 2,
         }
     )

@@ -204,3 +204,11 @@ def test_evaluating_100_000_open_pilots_takes_under_a_second() -> None:
     elapsed = time.perf_counter() - started
     assert len(decisions) == 1_000
     assert elapsed < 1.0, elapsed
+
+
+def test_in_event_time_alerts_carry_the_instant_the_threshold_was_crossed() -> None:
+    state = fold(event("PilotOpened", 0))
+    (fired,) = evaluate([state], at(90), DEFAULT, WEEK, backdate=True)
+    assert (fired.at, fired.idle_days) == (at(30), 30)
+    (reminder,) = evaluate([fired.state], at(90), DEFAULT, WEEK, backdate=True)
+    assert reminder.at == at(37)

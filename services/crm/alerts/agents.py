@@ -14,6 +14,7 @@ import structlog
 
 from crm.alerts.detector import Detector
 from crm.alerts.store import PostgresAlertViews, ReceivedAlert
+from crm.alerts.tables import PilotTable
 from crm.contract.decoding import InvalidEvents, decode_alert, decode_event
 
 log = structlog.get_logger(__name__)
@@ -70,6 +71,7 @@ def _decoded(messages: Sequence[tuple[bytes | None, int, int]]) -> list[Received
 def register_timers(
     app: faust.App,
     detector: Detector,
+    pilots: PilotTable,
     deliver: Callable[[], Awaitable[int]],
     *,
     evaluate_seconds: float,
@@ -82,6 +84,8 @@ def register_timers(
         # Judging a half-recovered table could re-fire alerts it has not read back yet.
         if not recovery.completed.is_set() or app.rebalancing:
             return
+        if not pilots.loaded:
+            await pilots.reload()
         await detector.tick()
 
     @app.timer(deliver_seconds, name="deliver_webhooks")  # type: ignore[untyped-decorator]

@@ -19,4 +19,6 @@ def create_app(settings: Settings, bootstrap: str) -> faust.App:
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
         stream_wait_empty=False,
+        broker_session_timeout=settings.alerts_session_timeout_seconds,
+        broker_heartbeat_interval=min(3.0, settings.alerts_session_timeout_seconds / 3),
     )

@@ -16,7 +16,7 @@ from crm.alerts.controls import load_controls
 from crm.alerts.detector import Detector
 from crm.alerts.rules import Controls, Thresholds
 from crm.alerts.store import PostgresAlertViews
-from crm.alerts.tables import changelog_topic_name, create_pilots_table
+from crm.alerts.tables import PilotTable, changelog_topic_name, create_pilots_table
 from crm.alerts.webhooks import deliver_due, http_post
 from crm.contract.decoding import encode_event
 from crm.contract.events import AlertEvent
@@ -86,7 +86,9 @@ def build_alerts(settings: Settings) -> tuple[faust.App, list[TopicSpec]]:
     app = create_app(settings, settings.kafka_bootstrap)
     events = app.topic(settings.events_topic, key_serializer="raw", value_serializer="raw")
     alerts = app.topic(settings.alerts_topic, key_serializer="raw", value_serializer="raw")
-    pilots = create_pilots_table(app, settings.topic_partitions)
+    table = create_pilots_table(app, settings.topic_partitions)
+    pilots = PilotTable(table, settings.topic_partitions)
+    table.on_recover(pilots.reload)
     engine = create_engine(settings.database_url)
     detector = Detector(
         pilots,
@@ -96,6 +98,7 @@ def build_alerts(settings: Settings) -> tuple[faust.App, list[TopicSpec]]:
         FaustAlertPublisher(app, settings.alerts_topic),
         PostgresControls(engine),
         event_time_step=timedelta(days=1) if settings.alerts_clock == "event" else None,
+        backdate=settings.alerts_clock == "event",
     )
 
     async def deliver() -> int:
@@ -118,6 +121,7 @@ def build_alerts(settings: Settings) -> tuple[faust.App, list[TopicSpec]]:
     register_timers(
         app,
         detector,
+        pilots,
         deliver,
         evaluate_seconds=settings.alerts_evaluate_seconds,
         deliver_seconds=settings.alerts_webhook_poll_seconds,

@@ -54,6 +54,7 @@ class Detector:
         controls: ControlsSource,
         *,
         event_time_step: timedelta | None = None,
+        backdate: bool = False,
     ) -> None:
         self.pilots = pilots
         self.clock = clock
@@ -66,6 +67,7 @@ class Detector:
         # so a fast replay does not jump over stalls that began and ended between timer ticks.
         self._event_time_step = event_time_step
         self._evaluated_at: datetime | None = None
+        self._backdate = backdate
         self._lock = asyncio.Lock()
         self._clock_seeded = False
 
@@ -118,8 +120,10 @@ class Detector:
 
     async def _evaluate(self, states: list[PilotState], now: datetime) -> int:
         self._evaluated_at = now
-        decisions = evaluate(states, now, self.thresholds, self.repeat_interval, self._controls)
-        return await self._emit(decisions)
+        return await self._emit(self._decide(states, now))
+
+    def _decide(self, states: list[PilotState], now: datetime) -> list[Decision]:
+        return evaluate(states, now, self.thresholds, self.repeat_interval, self._controls, backdate=self._backdate)
 
     async def _emit(self, decisions: list[Decision]) -> int:
         if not decisions:

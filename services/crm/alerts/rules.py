@@ -205,12 +205,17 @@ def evaluate(
     thresholds: Thresholds,
     repeat_interval: timedelta,
     controls: Controls | None = None,
+    *,
+    backdate: bool = False,
 ) -> list[Decision]:
     """The alerts due at `now`. Each pilot gives at most one decision per call.
 
     A stall fires once (one PilotStalled per idle period), is repeated every `repeat_interval`
     while it lasts unless acknowledged or snoozed, and resolves on later activity or closing.
     A snoozed pilot neither fires nor reminds until the snooze ends.
+
+    `backdate` (event time, where "now" jumps from one event to the next): an alert carries the
+    instant its threshold or repeat interval was crossed, not the instant it was noticed.
     """
     controls = controls or Controls()
     decisions: list[Decision] = []
@@ -218,7 +223,7 @@ def evaluate(
     for state in states:
         stall = state.stall
         if stall is not None:
-            decision = _follow_stall(state, stall, now, repeat_interval, controls)
+            decision = _follow_stall(state, stall, now, repeat_interval, controls, backdate)
             if decision is not None:
                 decisions.append(decision)
             continue
@@ -233,15 +238,15 @@ def evaluate(
         if last >= cutoff or controls.snoozed(state, now):
             continue
         event_id = alert_id(state.partner_id, state.pilot_id, last, "stalled")
-        new_stall = Stall(event_id, last, fired_at=now, notified_at=now, threshold_days=days)
-        decisions.append(
-            Decision("stalled", event_id, now, _with_stall(state, new_stall), last, idle_days(last, now), days)
-        )
+        when = last + timedelta(days=days) if backdate else now
+        new_stall = Stall(event_id, last, fired_at=when, notified_at=when, threshold_days=days)
+        fired = _with_stall(state, new_stall)
+        decisions.append(Decision("stalled", event_id, when, fired, last, idle_days(last, when), days))
     return decisions
 
 
 def _follow_stall(
-    state: PilotState, stall: Stall, now: datetime, repeat_interval: timedelta, controls: Controls
+    state: PilotState, stall: Stall, now: datetime, repeat_interval: timedelta, controls: Controls, backdate: bool
 ) -> Decision | None:
     resolved_by: UUID | None = None
     if state.closed_by is not None:
@@ -259,6 +264,7 @@ def _follow_stall(
         return None
     number = stall.reminders + 1
     event_id = alert_id(state.partner_id, state.pilot_id, stall.last_activity_at, f"reminder-{number}")
+    now = stall.notified_at + repeat_interval if backdate else now
     reminded = replace(stall, notified_at=now, reminders=number)
     return Decision(
         "reminder",

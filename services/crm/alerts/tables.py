@@ -1,9 +1,9 @@
 """The pilot table: one PilotState per `partner_id/pilot_id`, backed by a compacted changelog."""
 
-from typing import Any
+import zlib
+from collections.abc import Iterator, MutableMapping
 
 import faust
-from faust.serializers import codecs
 from faust.types import TableT
 
 from crm.alerts.rules import PilotState
@@ -12,27 +12,49 @@ from crm.alerts.state_codec import dump_state, load_state
 PILOTS_TABLE = "pilots"
 
 
-class PilotStateCodec(codecs.Codec):  # type: ignore[misc]
-    def _dumps(self, obj: Any) -> bytes:
-        return dump_state(obj)
-
-    def _loads(self, s: bytes) -> Any:
-        return load_state(s)
-
-
-def create_pilots_table(app: faust.App, partitions: int) -> "TableT[str, PilotState]":
-    """Keyed by pilot, not by the SME key of `crm.events`: the timer writes it too, outside any
-    stream, so the producer's partitioner places changelog records (`use_partitioner`). That
-    assumes one worker holds every partition, which is how the alerts service is deployed."""
-    codecs.register("crm_pilot_state", PilotStateCodec())
-    return app.Table(
-        PILOTS_TABLE,
-        partitions=partitions,
-        use_partitioner=True,
-        key_serializer="json",
-        value_serializer="crm_pilot_state",
-    )
+def create_pilots_table(app: faust.App, partitions: int) -> TableT[str, bytes]:
+    return app.Table(PILOTS_TABLE, partitions=partitions, key_type=str, value_type=bytes)
 
 
 def changelog_topic_name(app: faust.App) -> str:
     return f"{app.conf.id}-{PILOTS_TABLE}-changelog"
+
+
+class PilotTable(MutableMapping[str, PilotState]):
+    """The table as decoded PilotState objects: writes go through to Faust's store and changelog,
+    reads come from a decoded copy, so evaluating 100,000 pilots decodes nothing.
+
+    Keyed by pilot, not by the SME key of `crm.events`, and written by the timer too, outside any
+    stream: Faust would place a changelog record on the partition of the event being processed,
+    so the partition is chosen here from the key instead. That assumes one worker holds every
+    partition, which is how the alerts service is deployed.
+    """
+
+    def __init__(self, table: TableT[str, bytes], partitions: int) -> None:
+        self._table = table
+        self._partitions = partitions
+        self._decoded: dict[str, PilotState] = {}
+        self.loaded = False
+
+    async def reload(self) -> None:
+        """After recovery: decode what the changelog restored."""
+        self._decoded = {key: load_state(value) for key, value in self._table.items()}
+        self.loaded = True
+
+    def __getitem__(self, key: str) -> PilotState:
+        return self._decoded[key]
+
+    def __setitem__(self, key: str, value: PilotState) -> None:
+        raw = dump_state(value)
+        self._table.send_changelog(zlib.crc32(key.encode()) % self._partitions, key, raw)
+        self._table.data[key] = raw
+        self._decoded[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        raise NotImplementedError("pilots are kept: a closed pilot stays closed")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._decoded)
+
+    def __len__(self) -> int:
+        return len(self._decoded)
