@@ -11,6 +11,7 @@ import shutil
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
@@ -44,6 +45,7 @@ class DemoResult:
     funnels: dict[str, dict[str, Any]]
     stalled: list[dict[str, Any]]
     checks: list[FigureCheck]
+    logs: Path
 
 
 def demo_settings(settings: Settings) -> Settings:
@@ -70,26 +72,32 @@ def demo_settings(settings: Settings) -> Settings:
 
 
 def run_demo(settings: Settings, *, timeout: float = 180.0) -> int:
+    """`crm demo`: returns the exit code, 0 only when every figure matches."""
     configure_logging("warning", "console")
     console = Console()
     scenario = load_scenario(default_scenario_path())
-    settings = demo_settings(settings)
     console.rule(f"SmartGrowth CRM demo: the {scenario.name} programme, replayed")
+    result = replay_programme(settings, scenario, console, timeout=timeout)
+    print_report(console, scenario, result.replay, result.kpis, result.funnels, result.stalled, result.checks)
+    failed = [check for check in result.checks if not check.matches]
+    if failed:
+        console.print(f"[bold red]{len(failed)} figure(s) do not match.[/bold red] Logs: {result.logs}")
+        return 1
+    console.print(f"[bold green]Every figure matches ({len(result.checks)} checks).[/bold green]")
+    return 0
+
+
+def replay_programme(settings: Settings, scenario: Scenario, console: Console, *, timeout: float = 180.0) -> DemoResult:
+    """Start the pipeline on a fresh state, replay `scenario` through it, stop it; the figures."""
+    settings = demo_settings(settings)
     with console.status("Starting Kafka, PostgreSQL, projector, alerts, gateway and query API..."):
         context = running_pipeline(settings, services=SERVICES)
         pipeline = context.__enter__()
     try:
-        result = _run(console, scenario, pipeline, timeout)
+        return _run(console, scenario, pipeline, timeout)
     finally:
         with console.status("Stopping every process started..."):
             context.__exit__(None, None, None)
-    print_report(console, scenario, result.replay, result.kpis, result.funnels, result.stalled, result.checks)
-    failed = [check for check in result.checks if not check.matches]
-    if failed:
-        console.print(f"[bold red]{len(failed)} figure(s) do not match.[/bold red] Logs: {settings.state_dir / 'logs'}")
-        return 1
-    console.print(f"[bold green]Every figure matches ({len(result.checks)} checks).[/bold green]")
-    return 0
 
 
 def _run(console: Console, scenario: Scenario, pipeline: RunningPipeline, timeout: float) -> DemoResult:
@@ -147,7 +155,7 @@ def _run(console: Console, scenario: Scenario, pipeline: RunningPipeline, timeou
         *check_refusals(scenario, replay.refused),
         FigureCheck("projector", "distinct events applied", distinct, applied),
     ]
-    return DemoResult(replay, kpis, funnels, stalled, checks)
+    return DemoResult(replay, kpis, funnels, stalled, checks, live.state_dir / "logs")
 
 
 async def _create_tokens(settings: Settings, partners: list[str]) -> tuple[dict[str, str], str]:
