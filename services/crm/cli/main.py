@@ -37,7 +37,7 @@ def friendly_errors(command: Callable[P, R]) -> Callable[P, R]:
 
 
 def main() -> None:
-    from crm.cli import alerts, commands  # noqa: F401 - registers the sub-commands
+    from crm.cli import commands  # noqa: F401 - registers the sub-commands
 
     app(prog_name="crm")
 
