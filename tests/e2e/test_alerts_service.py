@@ -125,7 +125,7 @@ async def test_a_restart_neither_forgets_nor_repeats_and_a_webhook_down_then_up_
         async with AlertReader(isolated) as reader:
             with alerts_service(isolated, tmp_path, "alerts-1", **env) as first:
                 await publish(isolated, *(pilot_event("PilotOpened", day(0), f"p-{i}") for i in (1, 2, 3)))
-                await publish(isolated, pilot_event("PilotOpened", day(2), "p-canary"))
+                await publish(isolated, pilot_event("PilotOpened", day(2.5), "p-canary"))  # 30 days: day 32.5
                 clock.set(day(31))
                 await reader.until(lambda s: len(s) == 3)
                 async with engine.connect() as connection:  # the webhook is down: attempts fail, logged
@@ -133,14 +133,17 @@ async def test_a_restart_neither_forgets_nor_repeats_and_a_webhook_down_then_up_
                 assert failures >= 6
                 first.kill()  # SIGKILL: no goodbye
 
-            with alerts_service(isolated, tmp_path, "alerts-2", **env) as second:
+            # restarted with a lower threshold: it applies to the recovered state
+            with alerts_service(isolated, tmp_path, "alerts-2", **env, CRM_ALERTS_THRESHOLD_DAYS="28") as second:
                 update = pilot_event("PilotUpdated", day(32), "p-1")
                 await publish(isolated, update)
                 # It still knows p-1 is firing: activity resolves it, naming the update.
                 seen = await reader.until(lambda s: any(a.event_type == "PilotStallResolved" for a in s))
                 assert seen[-1].payload.resolved_by == update.event_id  # type: ignore[union-attr]
-                clock.set(day(32.5))  # the canary fires: passes ran after the restart
+                # the canary fires (28 days since day 2.5): passes ran after the restart
                 seen = await reader.until(lambda s: count(s, "PilotStalled", "p-canary") == 1)
+                canary = next(a for a in seen if a.payload.pilot_id == "p-canary")
+                assert canary.payload.threshold_days == 28  # type: ignore[union-attr]
                 assert [a.event_type for a in seen].count("PilotStalled") == 4, describe(seen)
                 assert len({a.event_id for a in seen}) == len(seen) == 5
 

@@ -86,7 +86,10 @@ def register_timers(
             return
         if not pilots.loaded:
             await pilots.reload()
-        await detector.tick()
+        try:
+            await detector.tick()
+        except Exception as exc:  # Kafka unavailable: nothing was recorded, the next pass retries
+            log.error("alerts.evaluation_failed", error=repr(exc))
 
     @app.timer(deliver_seconds, name="deliver_webhooks")  # type: ignore[untyped-decorator]
     async def deliver_webhooks() -> None:

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import typer
 
+from crm.cli import alerts as alerts_commands  # noqa: F401 - registers `crm alerts ...`
 from crm.cli.main import app, db_app, friendly_errors, infra_app, projector_app, schemas_app
 from crm.settings import Settings
 

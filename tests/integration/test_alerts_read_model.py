@@ -1,0 +1,96 @@
+"""The alerts read model on the real PostgreSQL: idempotent by alert event id; the CLI on top."""
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from uuid import uuid4
+
+import pytest
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from crm.alerts.queries import alerts_for_partner, stalled_pilots
+from crm.alerts.rules import Decision, PilotState, Stall, alert_event, alert_id
+from crm.alerts.store import PostgresAlertViews, ReceivedAlert
+from crm.cli.main import app
+from crm.contract.decoding import encode_event
+from crm.db.alert_tables import alert_outbox, applied_alert_events
+from crm.db.engine import create_engine
+from crm.settings import Settings
+
+pytestmark = pytest.mark.infra
+
+T0 = datetime(2020, 1, 1, tzinfo=UTC)
+
+
+def received(decision: Decision) -> ReceivedAlert:
+    event = alert_event(decision)
+    return ReceivedAlert(event, encode_event(event))
+
+
+def decisions() -> list[Decision]:
+    state = PilotState("tehnopol", "p-1", "sme-1", "CN", True, None, T0, uuid4(), T0)
+    stalled_id = alert_id("tehnopol", "p-1", T0, "stalled")
+    at = T0 + timedelta(days=31)
+    stall = Stall(stalled_id, T0, at, at, 30)
+    later = at + timedelta(days=7)
+    return [
+        Decision("stalled", stalled_id, at, PilotState(**{**vars_of(state), "stall": stall}), T0, 31, 30),
+        Decision("reminder", alert_id("tehnopol", "p-1", T0, "reminder-1"), later, state, T0, 38, 30),
+        Decision("resolved", alert_id("tehnopol", "p-1", T0, "resolved"), later, state, T0, resolved_by=uuid4()),
+    ]
+
+
+def vars_of(state: PilotState) -> dict[str, object]:
+    return {name: getattr(state, name) for name in PilotState.__slots__}  # type: ignore[attr-defined]
+
+
+async def test_alert_events_apply_once_with_their_tracking_record_and_outbox_entry(isolated: Settings) -> None:
+    engine = create_engine(isolated.database_url)
+    views = PostgresAlertViews(engine)
+    stalled, reminder, resolved = (received(d) for d in decisions())
+    try:
+        assert await views.apply([stalled, stalled]) == 1
+        assert await views.apply([stalled, reminder]) == 1  # a redelivery, then the reminder
+        async with engine.connect() as connection:
+            (open_alert,) = await stalled_pilots(connection, "tehnopol")
+            assert (open_alert.reminders, open_alert.idle_days, open_alert.status) == (1, 38, "firing")
+        assert await views.apply([resolved, reminder]) == 1
+        async with engine.connect() as connection:
+            assert await stalled_pilots(connection) == []
+            (closed,) = await alerts_for_partner(connection, "tehnopol")
+            tracked = await connection.scalar(select(func.count()).select_from(applied_alert_events))
+            outbox = await connection.scalar(select(func.count()).select_from(alert_outbox))
+        assert closed.resolved_by == resolved.event.payload.resolved_by  # type: ignore[union-attr]
+        assert closed.reminders == 1
+        assert tracked == outbox == 3
+    finally:
+        await engine.dispose()
+
+
+async def test_the_cli_snoozes_acknowledges_and_lists(isolated: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = create_engine(isolated.database_url)
+    try:
+        await PostgresAlertViews(engine).apply([received(decisions()[0])])
+    finally:
+        await engine.dispose()
+    from crm.cli import alerts  # noqa: F401 - registers `crm alerts`
+
+    monkeypatch.setenv("CRM_DATABASE_URL", isolated.database_url or "")
+    runner = CliRunner()
+    alert = alert_id("tehnopol", "p-1", T0, "stalled")
+    snoozed = await _run(runner, ["alerts", "snooze", "tehnopol", "p-1", "--until", "2020-03-01"])
+    assert "snoozed until 2020-03-01T00:00:00+00:00" in snoozed
+    assert f"alert {alert} acknowledged" in await _run(runner, ["alerts", "ack", str(alert), "--by", "ops"])
+    listed = await _run(runner, ["alerts", "list", "--partner", "tehnopol"])
+    assert listed.split("\t")[:4] == [str(alert), "acknowledged", "tehnopol", "p-1"]
+    assert "2020-03-01T00:00:00+00:00" in listed
+    missing = await asyncio.to_thread(runner.invoke, app, ["alerts", "ack", str(uuid4())])
+    assert (missing.exit_code == 1 and missing.exception is None) or isinstance(missing.exception, SystemExit)
+    assert "no alert" in missing.output
+
+
+async def _run(runner: CliRunner, args: list[str]) -> str:
+    # the commands run their own event loop: keep them off the test's
+    result = await asyncio.to_thread(runner.invoke, app, args)
+    assert result.exit_code == 0, result.output
+    return result.output
