@@ -156,7 +156,7 @@ def run(names: list[str] | None, quick: bool) -> Path:
     state_dir = (Path(".crm") / f"bench-{os.getpid()}").resolve()
     base = Settings().model_copy(update={"state_dir": state_dir})
     results: list[BenchResult] = []
-    started = time.time()
+    started, load_before = time.time(), os.getloadavg()
     try:
         with running_infrastructure(base) as live:
             context = BenchContext(live, quick)
@@ -172,7 +172,14 @@ def run(names: list[str] | None, quick: bool) -> Path:
     document = {
         "run_at": datetime.fromtimestamp(started, UTC).isoformat(),
         "quick": quick,
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            # The machine may be shared: the 1/5/15-minute load averages say how much it was.
+            "load_average_before": [round(x, 2) for x in load_before],
+            "load_average_after": [round(x, 2) for x in os.getloadavg()],
+        },
         "benchmarks": {r.name: r.as_json() for r in results},
     }
     path.write_text(json.dumps(document, indent=2) + "\n")
