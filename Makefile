@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 # Reinstall whenever the declared or pinned dependencies change.
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt 2>/dev/null | sha1sum | cut -c1-12)
 
-.PHONY: help install system-deps kafka-jars test test-unit demo up lint typecheck schemas lock clean
+.PHONY: help install system-deps kafka-jars test test-unit demo up lint typecheck schemas lock clean bench bench-quick
 
 help:
 	@echo "make demo       set up, run the pipeline on the embedded defaults, print the report"
@@ -13,6 +13,8 @@ help:
 	@echo "make test-unit  the fast tests that need no servers"
 	@echo "make up         the whole stack in the foreground until Ctrl-C"
 	@echo "make lint       ruff and mypy"
+	@echo "make bench      benchmarks (projector replay of 200,000 events); table + bench/results/*.json"
+	@echo "make bench-quick  the same, small, to check the harness"
 	@echo "make schemas    regenerate schemas/ from the contract models"
 	@echo "make clean      remove .venv and .crm (all local data)"
 
@@ -43,6 +45,12 @@ demo: install
 
 up: install
 	$(BIN)/crm up
+
+bench: install
+	PYTHONPATH=. $(BIN)/python -m bench
+
+bench-quick: install
+	PYTHONPATH=. $(BIN)/python -m bench --quick
 
 lint: $(STAMP)
 	$(BIN)/ruff check services tests

@@ -1,0 +1,1 @@
+"""Benchmarks of the pipeline: `python -m bench` (or `make bench`). See bench/harness.py."""

@@ -49,7 +49,7 @@ class Settings(BaseSettings):
 
     # Projector batching.
     projector_group: str = "crm-projector"
-    projector_batch_size: int = Field(default=500, ge=1)
+    projector_batch_size: int = Field(default=2000, ge=1)
     projector_batch_seconds: float = Field(default=0.2, gt=0)
     # How long a silent (crashed) worker keeps its partitions before the group takes them over.
     projector_session_timeout: float = Field(default=10.0, ge=6.0)

@@ -1,7 +1,7 @@
 """The projector's agent: `project_events` reads `crm.events` in batches."""
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import faust
@@ -38,14 +38,20 @@ def register_project_events(
 
     @app.agent(topic, name="project_events")
     async def project_events(stream: faust.StreamT[bytes]) -> None:
-        async for events in stream.take_events(batch_size, within=batch_seconds):  # type: ignore[attr-defined]
-            applying = asyncio.ensure_future(handle_batch([received(event) for event in events]))
-            try:
-                await asyncio.shield(applying)
-            except asyncio.CancelledError:
-                # faust-streaming 0.15.3's take_events acks the batch in a `finally`, also when the
-                # agent is cancelled (SIGTERM, a stopping worker), and acked offsets get committed:
-                # a batch cancelled mid-way would be skipped by the next owner. So finish applying
-                # first; an acked event is then always an applied one.
-                await applying
-                raise
+        batches = stream.take_events(batch_size, within=batch_seconds)  # type: ignore[attr-defined]
+        await apply_batches(batches, handle_batch)
+
+
+async def apply_batches(batches: AsyncIterator[Sequence[Any]], handle_batch: BatchHandler) -> None:
+    """Hand each batch over, and return to the stream (which acks it) only once it is applied."""
+    async for events in batches:
+        applying = asyncio.ensure_future(handle_batch([received(event) for event in events]))
+        try:
+            await asyncio.shield(applying)
+        except asyncio.CancelledError:
+            # faust-streaming 0.15.3's take_events acks the batch in a `finally`, also when the
+            # agent is cancelled (SIGTERM, a stopping worker), and acked offsets get committed:
+            # a batch cancelled mid-way would be skipped by the next owner. So finish applying
+            # first; an acked event is then always an applied one.
+            await applying
+            raise
