@@ -29,9 +29,13 @@ class GatewayState:
     tokens: TokenStore
 
 
-async def _gateway(request: Request) -> GatewayState:
+def gateway_state(request: Request) -> GatewayState:
     state: GatewayState = request.app.state.gateway
     return state
+
+
+async def _gateway(request: Request) -> GatewayState:
+    return gateway_state(request)
 
 
 async def authenticate(request: Request) -> Principal:
@@ -46,7 +50,8 @@ async def authenticate(request: Request) -> Principal:
     return principal
 
 
-async def _writer(request: Request) -> Principal:
+async def writing_principal(request: Request) -> Principal:
+    """A partner principal, else 401 (no valid token) or 403 (an analyst)."""
     principal = await authenticate(request)
     if principal.role != "partner":
         raise HTTPException(status.HTTP_403_FORBIDDEN, "analyst tokens cannot send events")
@@ -55,5 +60,5 @@ async def _writer(request: Request) -> Principal:
 
 Gateway = Annotated[GatewayState, Depends(_gateway)]
 CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
-Writer = Annotated[Principal, Depends(_writer)]
+Writer = Annotated[Principal, Depends(writing_principal)]
 """A partner principal: only partners write (their own events, checked per event)."""
