@@ -38,6 +38,7 @@ from crm.messaging.topic_admin import contract_topics, ensure_topics
 from crm.settings import Settings
 
 PARTNER = "bench-partner"
+SMES = 1000  # distinct SMEs (Kafka keys) the events are spread over; a programme has far fewer
 MAX_REQUESTS_PER_PHASE = 200_000
 
 
@@ -48,7 +49,7 @@ def _event(sme: int) -> dict[str, Any]:
         "schema_version": 1,
         "occurred_at": "2021-03-04T10:00:00Z",
         "partner_id": PARTNER,
-        "sme_id": f"sme-{sme}",
+        "sme_id": f"sme-{sme % SMES}",
         "payload": {"market": "CN", "region": "Guangzhou", "counterpart": "Huangpu District", "format": "digital"},
     }
 

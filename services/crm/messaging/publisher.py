@@ -37,6 +37,11 @@ class EventPublisher:
         )
         # The producer's default: murmur2 of the key, as the Java client, so a key keeps its partition.
         self._partitioner = DefaultPartitioner()
+        # aiokafka takes one queued batch per partition and lets concurrent `send_batch` callers race
+        # for the slot, charging each lost race against their timeout; queue them fairly instead.
+        self._partition_turns: dict[int, asyncio.Lock] = {}
+        # murmur2 is pure Python in aiokafka (~10 µs); an SME's key recurs for each of its events.
+        self._partition_of: dict[tuple[bytes, int], int] = {}
 
     async def start(self) -> None:
         await self._producer.start()
@@ -49,17 +54,27 @@ class EventPublisher:
         batches: dict[int, Any] = {}
         for event in events:
             key = event.kafka_key
-            partition = self._partitioner(key, partitions, partitions)
+            partition = self._partition_of.get((key, len(partitions)))
+            if partition is None:
+                if len(self._partition_of) > 100_000:
+                    self._partition_of.clear()
+                partition = self._partition_of[key, len(partitions)] = self._partitioner(key, partitions, partitions)
             batch = batches.get(partition)
             if batch is None:
                 batch = batches[partition] = self._producer.create_batch()
             value = encode_event(event)
             if batch.append(key=key, value=value, timestamp=None) is None:  # full: send it, start another
-                deliveries.append(await self._producer.send_batch(batch, self.topic, partition=partition))
+                deliveries.append(await self._submit(batch, partition))
                 batch = batches[partition] = self._producer.create_batch()
                 batch.append(key=key, value=value, timestamp=None)
         for partition, batch in batches.items():
-            deliveries.append(await self._producer.send_batch(batch, self.topic, partition=partition))
+            deliveries.append(await self._submit(batch, partition))
+
+    async def _submit(self, batch: Any, partition: int) -> "asyncio.Future[object]":
+        turn = self._partition_turns.setdefault(partition, asyncio.Lock())
+        async with turn:
+            delivery: asyncio.Future[object] = await self._producer.send_batch(batch, self.topic, partition=partition)
+            return delivery
 
     async def reachable(self, timeout: float = 1.0) -> bool:
         """Whether a broker answers now: a fresh metadata request within `timeout` seconds."""
