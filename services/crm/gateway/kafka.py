@@ -13,6 +13,8 @@ from crm.messaging.publisher import EventPublisher, PublishFailed
 
 log = structlog.get_logger(__name__)
 
+PRODUCER_TIMEOUT_MS = 30_000
+
 
 class KafkaEventSink:
     """Publishes with a deadline of `publish_timeout` seconds, else raises KafkaUnavailable.
@@ -63,9 +65,10 @@ class KafkaEventSink:
     async def _connect(self) -> None:
         delay = 0.5
         while True:
-            publisher = EventPublisher(
-                self._bootstrap, self._topic, request_timeout_ms=max(1000, int(self._timeout * 1000))
-            )
+            # The producer's own timeout is longer than the gateway's deadline on purpose: the
+            # deadline is enforced around `publish` (-> 503), while aiokafka counts this timeout
+            # loosely when many requests queue for the same partition and would refuse too early.
+            publisher = EventPublisher(self._bootstrap, self._topic, request_timeout_ms=PRODUCER_TIMEOUT_MS)
             try:
                 await publisher.start()
             except (KafkaError, OSError) as error:

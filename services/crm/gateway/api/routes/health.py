@@ -4,7 +4,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from crm.gateway.api.models import Health
-from crm.gateway.deps import Sink
+from crm.gateway.deps import Gateway
 
 router = APIRouter(tags=["operations"])
 
@@ -15,7 +15,7 @@ async def health() -> Health:
 
 
 @router.get("/ready", response_model=Health, responses={503: {"model": Health}}, summary="Kafka answers")
-async def ready(sink: Sink) -> JSONResponse:
-    if await sink.reachable():
+async def ready(gateway: Gateway) -> JSONResponse:
+    if await gateway.sink.reachable():
         return JSONResponse({"status": "ready", "kafka": "reachable"})
     return JSONResponse({"status": "not ready", "kafka": "unreachable"}, status_code=503)
