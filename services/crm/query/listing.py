@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Select, false, func, or_, select, true, tuple_
+from sqlalchemy import ColumnElement, Select, any_, false, func, literal, or_, select, true, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crm.alerts.queries import AlertView, alerts_for_partner
@@ -124,7 +124,7 @@ async def list_smes(
             )
             .exists()
         )
-        filters.append(or_(smes.c.target_markets.any(market), active))
+        filters.append(or_(literal(market) == any_(smes.c.target_markets), active))
     if withdrawn is not None:
         filters.append(smes.c.withdrawn == (true() if withdrawn else false()))
     return await _page(connection, select(*_SME_COLUMNS), [smes.c.sme_id], filters, limit, cursor, [str])
