@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 # Reinstall whenever the declared or pinned dependencies change.
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt 2>/dev/null | sha1sum | cut -c1-12)
 
-.PHONY: help install system-deps kafka-jars test test-unit demo up lint typecheck schemas lock clean
+.PHONY: help install system-deps browser-deps kafka-jars bench test test-unit demo up lint typecheck schemas lock clean
 
 help:
 	@echo "make demo       set up, run the pipeline on the embedded defaults, print the report"
@@ -32,7 +32,11 @@ kafka-jars: $(STAMP) system-deps
 
 install: $(STAMP) system-deps kafka-jars
 
-test: install
+# The dashboard test needs Debian's chromium (installed here when missing and running as root).
+browser-deps:
+	@CRM_NEED_BROWSER=1 infra/install-system-deps.sh
+
+test: install browser-deps
 	$(BIN)/pytest -q
 
 test-unit: $(STAMP)
