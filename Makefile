@@ -12,6 +12,7 @@ help:
 	@echo "make test       set up, run every test (real Kafka and PostgreSQL)"
 	@echo "make test-unit  the fast tests that need no servers"
 	@echo "make up         the whole stack in the foreground until Ctrl-C"
+	@echo "make bench      query API latency on 100,000 SMEs and 200,000 pilots"
 	@echo "make lint       ruff and mypy"
 	@echo "make schemas    regenerate schemas/ from the contract models"
 	@echo "make clean      remove .venv and .crm (all local data)"
@@ -51,6 +52,10 @@ up: install
 lint: $(STAMP)
 	$(BIN)/ruff check services tests
 	$(BIN)/mypy
+
+# p50/p99 of the query API on 100,000 SMEs and 200,000 pilots (prints figures, asserts nothing).
+bench: $(STAMP) system-deps
+	PYTHONPATH=. $(BIN)/python -m bench.query
 
 schemas: $(STAMP)
 	$(BIN)/crm schemas generate
