@@ -24,7 +24,7 @@ def test_every_crm_variable_in_compose_is_a_setting() -> None:
 
 
 def test_every_service_command_is_a_crm_command() -> None:
-    from crm.cli import commands  # noqa: F401 - registers the sub-commands
+    from crm.cli import commands, query  # noqa: F401 - registers the sub-commands
 
     runner = CliRunner()
     for name, service in compose()["services"].items():
