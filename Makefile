@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 # Reinstall whenever the declared or pinned dependencies change.
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt 2>/dev/null | sha1sum | cut -c1-12)
 
-.PHONY: help install system-deps kafka-jars test test-unit demo up lint typecheck schemas lock clean bench bench-quick bench-gateway
+.PHONY: help install system-deps browser-deps kafka-jars test test-unit demo up lint typecheck schemas lock clean bench bench-quick bench-gateway
 
 help:
 	@echo "make demo       set up, run the pipeline on the embedded defaults, print the report"
@@ -34,7 +34,11 @@ kafka-jars: $(STAMP) system-deps
 
 install: $(STAMP) system-deps kafka-jars
 
-test: install
+# The dashboard test needs Debian's chromium (installed here when missing and running as root).
+browser-deps:
+	@CRM_NEED_BROWSER=1 infra/install-system-deps.sh
+
+test: install browser-deps
 	$(BIN)/pytest -q
 
 test-unit: $(STAMP)
@@ -55,6 +59,10 @@ bench-quick: install
 lint: $(STAMP)
 	$(BIN)/ruff check services tests
 	$(BIN)/mypy
+
+# p50/p99 of the query API on 100,000 SMEs and 200,000 pilots (prints figures, asserts nothing).
+bench: $(STAMP) system-deps
+	PYTHONPATH=. $(BIN)/python -m bench.query
 
 schemas: $(STAMP)
 	$(BIN)/crm schemas generate

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Checks the system tools the embedded infrastructure needs; installs missing ones with apt-get
+# Checks the system tools the embedded infrastructure (and, for `make test`, the browser test) needs; installs missing ones with apt-get
 # when running as root on Debian/Ubuntu, otherwise says what to install. Skips what the
 # settings make unnecessary (CRM_KAFKA_BOOTSTRAP, CRM_DATABASE_URL).
 set -euo pipefail
@@ -14,6 +14,11 @@ if [ -z "${CRM_DATABASE_URL:-}" ]; then
      && [ -z "${CRM_POSTGRES_BINDIR:-}" ]; then
     missing+=(postgresql)
   fi
+fi
+# The dashboard's browser test drives Debian's chromium (never a downloaded browser); `make test`
+# asks for it with CRM_NEED_BROWSER=1.
+if [ "${CRM_NEED_BROWSER:-0}" = 1 ]; then
+  command -v chromium >/dev/null || [ -x /usr/bin/chromium ] || missing+=(chromium)
 fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 

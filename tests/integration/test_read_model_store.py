@@ -100,7 +100,11 @@ async def test_stalled_pilots_are_counted_from_the_alerts_table(engine: AsyncEng
     async with engine.begin() as connection:
         assert (await programme_kpis(connection))["pilots_stalled"] == 0
         await connection.execute(
-            text("INSERT INTO pilot_stalls VALUES ('tehnopol', 'p-17', '2020-12-01T00:00:00Z', NULL)")
+            text(
+                "INSERT INTO alerts (alert_id, partner_id, pilot_id, sme_id, fired_at, last_activity_at, idle_days,"
+                " threshold_days, last_notified_at) VALUES (gen_random_uuid(), 'tehnopol', 'p-17', 'ee-smartlight',"
+                " '2020-12-01T00:00:00Z', '2020-10-05T09:00:00Z', 57, 30, '2020-12-01T00:00:00Z')"
+            )
         )
         kpis = await programme_kpis(connection)
     assert (kpis["pilots_in_discussion"], kpis["pilots_stalled"]) == (1, 1)

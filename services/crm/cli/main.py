@@ -36,9 +36,13 @@ def friendly_errors(command: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-def main() -> None:
-    from crm.cli import alerts, commands, gateway, imports, projections, query, sql, tokens  # noqa: F401 - registers the sub-commands
+def register_commands() -> None:
+    """Import the modules that add sub-commands to `app` (kept out of import time)."""
+    from crm.cli import alerts, commands, gateway, imports, projections, query, sql, tokens  # noqa: F401
 
+
+def main() -> None:
+    register_commands()
     app(prog_name="crm")
 
 

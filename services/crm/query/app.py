@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from crm.auth.tokens import TokenStore
 from crm.query.api.routes import dashboard, me, partners, programme
 from crm.query.api.routes import status as status_routes
+from crm.query.figures_cache import FiguresCache
 from crm.query.freshness import FreshnessProbe
 from crm.query.pagination import BadCursor
 from crm.query.rendering import json_response
@@ -86,6 +87,7 @@ def create_app(settings: Settings, engine: AsyncEngine, token_store: TokenStore,
     app.state.engine = engine
     app.state.tokens = token_store
     app.state.freshness = freshness
+    app.state.figures = FiguresCache()
     for router in (programme.router, partners.router, me.router, status_routes.router, dashboard.router):
         app.include_router(router)
     _add_error_handlers(app)

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from crm.auth.principals import Principal, can_read
 from crm.auth.tokens import TokenStore
 from crm.query.as_of import BadAsOf, parse_as_of
+from crm.query.figures_cache import FiguresCache
 from crm.query.freshness import Freshness, FreshnessProbe
 from crm.query.rendering import OutputFormat
 
@@ -66,6 +67,11 @@ async def _freshness(request: Request) -> Freshness:
     return await probe.latest()
 
 
+def _figures(request: Request) -> FiguresCache:
+    figures: FiguresCache = request.app.state.figures
+    return figures
+
+
 def _output_format(
     format: Annotated[OutputFormat | None, Query(description="`csv` or `json`; overrides Accept")] = None,
     accept: Annotated[str | None, Header()] = None,
@@ -92,6 +98,7 @@ def _as_of(
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from None
 
 
+Figures = Annotated[FiguresCache, Depends(_figures)]
 Analyst = Annotated[Principal, Depends(_analyst)]
 ReadablePartner = Annotated[str, Depends(_readable_partner)]
 """The path's partner id, once the caller is known to be allowed to read it (else 401/403)."""

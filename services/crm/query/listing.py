@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Select, false, func, or_, select, true, tuple_
+from sqlalchemy import ColumnElement, Select, any_, false, func, literal, or_, select, true, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crm.alerts.queries import AlertView, alerts_for_partner
@@ -37,6 +37,7 @@ async def _page(
     limit: int,
     cursor: str | None,
     key_types: Sequence[type],
+    count_from: Select[Any] | None = None,
 ) -> Page:
     after: list[ColumnElement[bool]] = []
     if cursor is not None:
@@ -48,7 +49,9 @@ async def _page(
             await connection.execute(query.where(*filters, *after).order_by(*order).limit(limit + 1))
         ).mappings()
     ]
-    count = select(func.count()).select_from(query.where(*filters).order_by(None).subquery())
+    # Counting needs only the filters, not the joined columns (the stall lateral join of pilots).
+    counted = (count_from if count_from is not None else query).where(*filters).order_by(None)
+    count = select(func.count()).select_from(counted.subquery())
     total = int(await connection.scalar(count) or 0)
     next_cursor = None
     if len(rows) > limit:
@@ -124,7 +127,7 @@ async def list_smes(
             )
             .exists()
         )
-        filters.append(or_(smes.c.target_markets.any(market), active))
+        filters.append(or_(literal(market) == any_(smes.c.target_markets), active))
     if withdrawn is not None:
         filters.append(smes.c.withdrawn == (true() if withdrawn else false()))
     return await _page(connection, select(*_SME_COLUMNS), [smes.c.sme_id], filters, limit, cursor, [str])
@@ -209,12 +212,23 @@ async def list_pilots(
     ).select_from(pilots.outerjoin(stall, true()))
     filters: list[ColumnElement[bool]] = [pilots.c.partner_id == partner_id]
     if status == "stalled":
-        filters += [pilots.c.status == "open", stall.c.fired_at.is_not(None)]
+        unresolved = (
+            select(alerts.c.alert_id)
+            .where(
+                alerts.c.partner_id == pilots.c.partner_id,
+                alerts.c.pilot_id == pilots.c.pilot_id,
+                alerts.c.resolved_at.is_(None),
+            )
+            .exists()
+        )
+        filters += [pilots.c.status == "open", unresolved]
     elif status is not None:
         filters.append(pilots.c.status == status)
     if market is not None:
         filters.append(pilots.c.market == market)
-    return await _page(connection, query, [pilots.c.pilot_id, pilots.c.sme_id], filters, limit, cursor, [str, str])
+    order = [pilots.c.pilot_id, pilots.c.sme_id]
+    count_from = select(pilots.c.pilot_id)
+    return await _page(connection, query, order, filters, limit, cursor, [str, str], count_from=count_from)
 
 
 async def list_agreements(

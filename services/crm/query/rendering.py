@@ -16,11 +16,16 @@ def json_response(
     body: Mapping[str, Any], status_code: int = 200, headers: Mapping[str, str] | None = None
 ) -> Response:
     return Response(
-        orjson.dumps(body, option=orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS),
+        orjson.dumps(body, default=_plain, option=orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS),
         status_code,
         headers=dict(headers or {}),
         media_type="application/json",
     )
+
+
+def _plain(value: Any) -> Any:
+    # asyncpg's own UUID type, and anything else with an exact text form (Decimal).
+    return str(value)
 
 
 def render(

@@ -18,6 +18,12 @@ _PARTNER_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 _ROLE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
+_CREATE_ROLE = (
+    "SELECT format('CREATE ROLE %I LOGIN PASSWORD %L IN ROLE %I',"
+    " CAST(:role AS text), CAST(:password AS text), CAST(:reader AS text))"
+)
+
+
 class SqlAccessError(ValueError):
     pass
 
@@ -50,7 +56,7 @@ async def grant_partner_login(engine: AsyncEngine, partner_id: str, role: str | 
         if await connection.scalar(text("SELECT 1 FROM pg_roles WHERE rolname = :role"), {"role": role}):
             raise SqlAccessError(f"role {role} exists already; `crm sql revoke` it first")
         create = await connection.scalar(
-            text("SELECT format('CREATE ROLE %I LOGIN PASSWORD %L IN ROLE ' || :reader, :role, :password)"),
+            text(_CREATE_ROLE),
             {"role": role, "password": password, "reader": READER},
         )
         await connection.execute(text(str(create)))
@@ -71,6 +77,6 @@ async def revoke_partner_login(engine: AsyncEngine, role: str) -> bool:
         )
         exists = await connection.scalar(text("SELECT 1 FROM pg_roles WHERE rolname = :role"), {"role": role})
         if exists:
-            drop = await connection.scalar(text("SELECT format('DROP ROLE %I', :role)"), {"role": role})
+            drop = await connection.scalar(text("SELECT format('DROP ROLE %I', CAST(:role AS text))"), {"role": role})
             await connection.execute(text(str(drop)))
     return bool(exists) or mapped.rowcount > 0

@@ -3,11 +3,12 @@
 "use strict";
 
 const STAGES = ["selected", "trained", "met", "piloting", "agreement"];
-const TARGETS = [
-  { label: "SMEs in (digital) export missions", key: "smes_in_matchmaking", target: 30 },
-  { label: "Sales agreements", key: "sales_agreements", target: 3, note: "target 3–4" },
-  { label: "Markets with matchmaking", key: "matchmaking_market_count", target: 3 },
-];
+const TARGET_LABELS = {
+  smes_on_export_missions: "SMEs on (digital) export missions",
+  sales_agreements: "Sales agreements (target 3–4)",
+  sales_agreement_markets: "Markets with a sales agreement",
+};
+const PARTNER_COLUMNS = ["smes_selected", "smes_withdrawn", "smes_in_matchmaking", "pilots_in_discussion", "pilots_stalled"];
 
 const $ = (selector) => document.querySelector(selector);
 
@@ -69,25 +70,34 @@ function renderKpis(kpis) {
     ["Matchmaking markets", "matchmaking_markets", (kpis.matchmaking_markets || []).join(", ") || "—"],
     ["Pilots in discussion", "pilots_in_discussion", kpis.pilots_in_discussion],
     ["Stalled pilots", "pilots_stalled", kpis.pilots_stalled],
-    ["Agreements by type", "agreements_by_type", Object.entries(kpis.agreements_by_type || {}).map(([k, v]) => `${k} ${v}`).join(", ") || "—"],
+    ["Agreements by type", "agreements_by_type", Object.entries(kpis.agreements_by_type || {}).map(([k, v]) => `${k.replaceAll("_", " ")} ${v}`).join(", ") || "—"],
     ["Agreements by market", "agreements_by_market", Object.entries(kpis.agreements_by_market || {}).map(([k, v]) => `${k} ${v}`).join(", ") || "—"],
   ];
   $("#kpis").replaceChildren(
     ...figures.map(([label, key, value]) =>
-      el("div", { class: "card" }, el("div", { class: "value", "data-kpi": key }, value ?? 0), el("div", { class: "label" }, label)))
+      el("div", { class: "card" }, el("div", { class: typeof value === "number" ? "value" : "value text", "data-kpi": key }, value ?? 0), el("div", { class: "label" }, label)))
   );
-  const actual = { ...kpis, sales_agreements: sales, matchmaking_market_count: (kpis.matchmaking_markets || []).length };
-  const chart = svg("svg", { width: 520, height: TARGETS.length * 30 + 4, role: "img", "data-testid": "targets" });
-  TARGETS.forEach((target, index) => {
-    const value = actual[target.key] || 0;
+  const progress = Object.entries(kpis.progress || {});
+  const chart = svg("svg", { width: 560, height: progress.length * 30 + 4, role: "img", "data-testid": "targets" });
+  progress.forEach(([key, { actual, target }], index) => {
     const y = index * 30;
-    const scale = 220 / Math.max(target.target, value);
-    chart.append(svg("text", { x: 0, y: y + 18 }, target.label));
-    chart.append(svg("rect", { x: 240, y: y + 6, width: Math.max(1, value * scale), height: 16, class: value >= target.target ? "target-met" : "target-open", rx: 2 }));
-    chart.append(svg("line", { x1: 240 + target.target * scale, x2: 240 + target.target * scale, y1: y + 2, y2: y + 26, stroke: "#1d2330", "stroke-width": 2 }));
-    chart.append(svg("text", { x: 470, y: y + 18, "data-target": target.key }, `${value} / ${target.target}`));
+    const scale = 220 / Math.max(target, actual, 1);
+    chart.append(svg("text", { x: 0, y: y + 18 }, TARGET_LABELS[key] || key));
+    chart.append(svg("rect", { x: 260, y: y + 6, width: Math.max(1, actual * scale), height: 16, class: actual >= target ? "target-met" : "target-open", rx: 2 }));
+    chart.append(svg("line", { x1: 260 + target * scale, x2: 260 + target * scale, y1: y + 2, y2: y + 26, stroke: "#1d2330", "stroke-width": 2 }));
+    chart.append(svg("text", { x: 490, y: y + 18, "data-target": key }, `${actual} / ${target}`));
   });
   $("#targets").replaceChildren(chart);
+}
+
+function renderPartners(kpis) {
+  const rows = Object.entries(kpis.partners || {});
+  const head = el("tr", {}, el("th", {}, "partner"), ...PARTNER_COLUMNS.map((c) => el("th", {}, c.replaceAll("_", " "))), el("th", {}, "agreements"));
+  const body = rows.map(([partner, f]) =>
+    el("tr", { "data-partner-row": partner }, el("td", {}, partner),
+      ...PARTNER_COLUMNS.map((c) => el("td", { "data-partner-kpi": c }, f[c] ?? 0)),
+      el("td", {}, Object.values(f.agreements_by_type || {}).reduce((a, b) => a + b, 0))));
+  $("#partners").replaceChildren(el("thead", {}, head), el("tbody", {}, ...body));
 }
 
 function renderFunnel(funnel) {
@@ -108,7 +118,8 @@ function renderFunnel(funnel) {
 }
 
 function renderPilots(pilots) {
-  pilots.sort((a, b) => (b.idle_days || 0) - (a.idle_days || 0));
+  pilots.sort((a, b) => (b.stalled - a.stalled) || (b.idle_days || 0) - (a.idle_days || 0) || a.pilot_id.localeCompare(b.pilot_id));
+  $("#pilot-count").textContent = `${pilots.length} in discussion, ${pilots.filter((p) => p.stalled).length} stalled`;
   $("#pilots tbody").replaceChildren(
     ...pilots.map((p) =>
       el("tr", { class: p.stalled ? "stalled" : "", "data-pilot": `${p.partner_id}/${p.pilot_id}` },
@@ -128,25 +139,35 @@ function renderAgreements(agreements) {
   );
 }
 
+function asOfQuery() {
+  const day = $("#as-of-date").value;
+  return day ? `?as_of=${encodeURIComponent(day)}` : "";
+}
+
 async function load() {
   $("#error").hidden = true;
   try {
     const me = await api("/v1/me");
-    const partners = me.role === "analyst" ? Object.keys((await api("/v1/programme/kpis")).partners || {}).sort() : [me.partner_id];
+    $("#whoami").textContent = me.role === "analyst" ? "analyst: every partner" : `partner: ${me.partner_id}`;
+    let partners = [me.partner_id];
     if (me.role === "analyst") {
-      renderKpis(await api("/v1/programme/kpis"));
+      const kpis = await api(`/v1/programme/kpis${asOfQuery()}`);
+      partners = Object.keys(kpis.partners || {}).sort();
+      renderKpis(kpis);
+      renderPartners(kpis);
       $("#kpis-section").hidden = false;
     } else {
       $("#kpis-section").hidden = true;
     }
-    const funnels = await Promise.all(partners.map((p) => api(`/v1/partners/${encodeURIComponent(p)}/funnel`)));
+    const funnels = await Promise.all(partners.map((p) => api(`/v1/partners/${encodeURIComponent(p)}/funnel${asOfQuery()}`)));
     $("#funnels").replaceChildren(...funnels.map(renderFunnel));
     const pilots = (await Promise.all(partners.map((p) => allPages(`/v1/partners/${encodeURIComponent(p)}/pilots?status=open&limit=500`)))).flat();
     renderPilots(pilots);
     const agreements = (await Promise.all(partners.map((p) => allPages(`/v1/partners/${encodeURIComponent(p)}/agreements?limit=500`)))).flat();
     renderAgreements(agreements);
     const status = await api("/v1/status");
-    $("#freshness").textContent = `newest event applied: ${status.newest_event_at || "none yet"} · projector lag: ${status.projector_lag ?? "?"} events`;
+    const lag = status.projector_lag === null || status.projector_lag === undefined ? "unknown" : `${status.projector_lag} events`;
+    $("#freshness").textContent = `newest event: ${status.newest_event_at || "none yet"} · last applied: ${status.last_applied_at || "never"} · projector lag: ${lag}`;
     $("#content").hidden = false;
     document.body.dataset.loaded = "true";
   } catch (error) {
@@ -157,6 +178,7 @@ async function load() {
   }
 }
 
+$("#as-of-date").addEventListener("change", () => { if (sessionStorage.getItem("crm-token")) load(); });
 $("#login").addEventListener("submit", (event) => {
   event.preventDefault();
   sessionStorage.setItem("crm-token", $("#token").value.trim());

@@ -108,10 +108,13 @@ def upgrade() -> None:
     # max(occurred_at) / max(applied_at): the freshness of every query response.
     op.execute("CREATE INDEX ix_applied_events_occurred_at ON applied_events (occurred_at)")
     op.execute("CREATE INDEX ix_applied_events_applied_at ON applied_events (applied_at)")
+    # The pilot board's filters, in its order (index-only counts of `total`).
     op.execute("CREATE INDEX ix_pilots_partner_status ON pilots (partner_id, status, pilot_id)")
+    op.execute("CREATE INDEX ix_pilots_partner_market ON pilots (partner_id, market, pilot_id)")
 
 
 def downgrade() -> None:
+    op.execute("DROP INDEX ix_pilots_partner_market")
     op.execute("DROP INDEX ix_pilots_partner_status")
     op.execute("DROP INDEX ix_applied_events_applied_at")
     op.execute("DROP INDEX ix_applied_events_occurred_at")

@@ -7,9 +7,8 @@ from fastapi import APIRouter, HTTPException, Query, Response, status
 from crm.contract.events import rfc3339
 from crm.query import listing
 from crm.query.api.models import AgreementPage, AlertPage, Funnel, PilotPage, Problem, SmeDetail, SmePage
-from crm.query.deps import AsOf, Connection, CurrentFreshness, Cursor, Limit, Market, Output, ReadablePartner
+from crm.query.deps import AsOf, Connection, CurrentFreshness, Cursor, Figures, Limit, Market, Output, ReadablePartner
 from crm.query.rendering import render
-from crm.read_models.figures import partner_funnel
 
 router = APIRouter(tags=["partners"])
 
@@ -24,10 +23,15 @@ _PREFIX = "/v1/partners/{partner_id}"
 
 @router.get(f"{_PREFIX}/funnel", response_model=Funnel, responses=_ERRORS, summary="Funnel of a partner")
 async def get_funnel(
-    partner_id: ReadablePartner, connection: Connection, as_of: AsOf, output: Output, freshness: CurrentFreshness
+    partner_id: ReadablePartner,
+    connection: Connection,
+    figures: Figures,
+    as_of: AsOf,
+    output: Output,
+    freshness: CurrentFreshness,
 ) -> Response:
     """SMEs at each stage or beyond, overall and per market. CSV: a row `(all)`, then one per market."""
-    funnel = await partner_funnel(connection, partner_id, as_of)
+    funnel = await figures.partner_funnel(connection, partner_id, as_of)
     funnel["as_of"] = rfc3339(as_of) if as_of else None
     rows = [{"market": "(all)", **funnel["stages"]}]
     rows += [{"market": market, **stages} for market, stages in funnel["by_market"].items()]

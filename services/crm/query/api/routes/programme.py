@@ -5,9 +5,8 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from crm.query.api.models import Problem, ProgrammeKpis
-from crm.query.deps import Analyst, AsOf, Connection, CurrentFreshness, Output
+from crm.query.deps import Analyst, AsOf, Connection, CurrentFreshness, Figures, Output
 from crm.query.rendering import render
-from crm.read_models.figures import programme_kpis
 
 router = APIRouter(tags=["programme"])
 
@@ -20,11 +19,11 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 @router.get("/v1/programme/kpis", response_model=ProgrammeKpis, responses=_ERRORS, summary="Programme KPIs")
 async def get_programme_kpis(
-    _: Analyst, connection: Connection, as_of: AsOf, output: Output, freshness: CurrentFreshness
+    _: Analyst, connection: Connection, figures: Figures, as_of: AsOf, output: Output, freshness: CurrentFreshness
 ) -> Response:
     """The KPIs of CONTRACT.md with progress against the targets; `as_of` computes them in event time.
     CSV: one row for the programme, then one per partner."""
-    kpis = await programme_kpis(connection, as_of)
+    kpis = await figures.programme_kpis(connection, as_of)
     rows = [{"partner_id": "(programme)", **_figures(kpis)}]
     rows += [{"partner_id": partner_id, **figures} for partner_id, figures in kpis["partners"].items()]
     return render(output, kpis, freshness, rows=rows, filename="programme-kpis")
