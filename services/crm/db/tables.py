@@ -132,16 +132,6 @@ agreements = Table(
     comment="Signed agreements; a re-sent agreement_id takes the attributes of its latest event.",
 )
 
-pilot_stalls = Table(
-    "pilot_stalls",
-    metadata,
-    Column("partner_id", String(64), primary_key=True),
-    Column("pilot_id", String(128), primary_key=True),
-    Column("stalled_at", DateTime(timezone=True), nullable=False),
-    Column("resolved_at", DateTime(timezone=True), nullable=True),
-    comment="Stalled pilots as the alerts service reports them (empty until it writes here).",
-)
-
 READ_MODEL_TABLES = (applied_events, sme_timeline, smes, sme_markets, pilots, agreements)
 """Everything the projector writes and `crm projections rebuild` replaces."""
 
@@ -150,7 +140,6 @@ __all__ = [
     "agreements",
     "applied_events",
     "metadata",
-    "pilot_stalls",
     "pilots",
     "sme_markets",
     "sme_timeline",

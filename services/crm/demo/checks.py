@@ -28,7 +28,7 @@ class FigureCheck:
 
     @property
     def matches(self) -> bool:
-        return _normalised(self.expected) == _normalised(self.actual)
+        return bool(_normalised(self.expected) == _normalised(self.actual))
 
 
 def _normalised(value: Any) -> Any:

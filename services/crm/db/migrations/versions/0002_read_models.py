@@ -89,16 +89,8 @@ def upgrade() -> None:
         sa.Column("version_key_event_id", postgresql.UUID(as_uuid=True), nullable=False),
         comment="Signed agreements; a re-sent agreement_id takes the attributes of its latest event.",
     )
-    op.create_table(
-        "pilot_stalls",
-        sa.Column("partner_id", sa.String(64), primary_key=True),
-        sa.Column("pilot_id", sa.String(128), primary_key=True),
-        sa.Column("stalled_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("resolved_at", sa.DateTime(timezone=True), nullable=True),
-        comment="Stalled pilots as the alerts service reports them (empty until it writes here).",
-    )
 
 
 def downgrade() -> None:
-    for table in ("pilot_stalls", "agreements", "pilots", "sme_markets", "smes"):
+    for table in ("agreements", "pilots", "sme_markets", "smes"):
         op.drop_table(table)

@@ -16,7 +16,7 @@ from alembic import op
 
 revision: str = "0005"
 # Needs the read models (0002) and the alerts (0004); the lead re-chains the branches at merge.
-down_revision: str | Sequence[str] | None = ("0002", "0004")
+down_revision: str | Sequence[str] | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
