@@ -38,13 +38,25 @@ class PilotTable(MutableMapping[str, PilotState]):
 
     async def reload(self) -> None:
         """After recovery: decode what the changelog restored."""
+        self._load()
+
+    def _load(self) -> None:
         self._decoded = {key: load_state(value) for key, value in self._table.items()}
         self.loaded = True
 
+    def _restored(self) -> dict[str, PilotState]:
+        # The first event after a restart may arrive before the first timer pass: it must see the
+        # recovered states, not an empty copy it would then overwrite (Faust streams only start
+        # once recovery is complete, so loading here reads the whole restored table).
+        if not self.loaded:
+            self._load()
+        return self._decoded
+
     def __getitem__(self, key: str) -> PilotState:
-        return self._decoded[key]
+        return self._restored()[key]
 
     def __setitem__(self, key: str, value: PilotState) -> None:
+        self._restored()
         raw = dump_state(value)
         self._table.send_changelog(zlib.crc32(key.encode()) % self._partitions, key, raw)
         self._table.data[key] = raw
@@ -54,7 +66,7 @@ class PilotTable(MutableMapping[str, PilotState]):
         raise NotImplementedError("pilots are kept: a closed pilot stays closed")
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._decoded)
+        return iter(self._restored())
 
     def __len__(self) -> int:
-        return len(self._decoded)
+        return len(self._restored())
