@@ -49,6 +49,17 @@ logger.state.level = WARN
 """
 
 
+def new_cluster_id() -> str:
+    """A KRaft cluster id: a UUID in URL-safe base64 (22 characters).
+
+    One that starts with `-` would be read as an option by the storage tool, so draw again.
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 def require_java_and_maven() -> None:
     """Fail with an installable hint when Java 17+ or Maven is missing."""
     java = shutil.which("java")
@@ -197,7 +208,7 @@ class KafkaBroker:
         return path
 
     def _format(self, classpath: str, config: Path) -> None:
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = new_cluster_id()
         result = subprocess.run(
             ["java", "-cp", classpath, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config)],
             capture_output=True,
