@@ -13,7 +13,7 @@ help:
 	@echo "make test-unit  the fast tests that need no servers"
 	@echo "make up         the whole stack in the foreground until Ctrl-C"
 	@echo "make lint       ruff and mypy"
-	@echo "make bench      benchmarks (projector replay of 200,000 events); table + bench/results/*.json"
+	@echo "make bench      every benchmark: projector replay (table + bench/results/*.json), query, alerts, gateway"
 	@echo "make bench-quick  the same, small, to check the harness"
 	@echo "make schemas    regenerate schemas/ from the contract models"
 	@echo "make clean      remove .venv and .crm (all local data)"
@@ -50,8 +50,13 @@ demo: install
 up: install
 	$(BIN)/crm up
 
+# The harness (projector replay vs raw consume and the naive baseline: one table, JSON in
+# bench/results/), then the query, alerts and gateway benchmarks, each printing its own figures.
 bench: install
 	PYTHONPATH=. $(BIN)/python -m bench
+	PYTHONPATH=. $(BIN)/python -m bench.query
+	PYTHONPATH=. $(BIN)/python -m bench.alerts
+	PYTHONPATH=. $(BIN)/python bench/gateway.py
 
 bench-quick: install
 	PYTHONPATH=. $(BIN)/python -m bench --quick
@@ -61,9 +66,6 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 # p50/p99 of the query API on 100,000 SMEs and 200,000 pilots (prints figures, asserts nothing).
-bench: $(STAMP) system-deps
-	PYTHONPATH=. $(BIN)/python -m bench.query
-
 schemas: $(STAMP)
 	$(BIN)/crm schemas generate
 
