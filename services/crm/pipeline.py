@@ -9,10 +9,13 @@ import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from functools import partial
 
 import structlog
 
 from crm.db.migrate import upgrade_database
+from crm.infra.errors import InfrastructureError
+from crm.infra.processes import port_accepts, wait_until
 from crm.infra.services import ServiceProcess, service_environment
 from crm.infra.stack import running_infrastructure
 from crm.messaging.topic_admin import contract_topics, ensure_topics
@@ -63,6 +66,28 @@ def running_pipeline(
         yield RunningPipeline(live, started)
 
 
+HTTP_PORTS = {"gateway": "gateway_port", "query": "query_port"}
+
+
+def wait_for_http_services(pipeline: RunningPipeline, timeout: float = 60.0) -> None:
+    """Block until every started HTTP service accepts connections; raise if one died or hung."""
+    live = pipeline.settings
+    for name, field in HTTP_PORTS.items():
+        service = pipeline.services.get(name)
+        if service is None:
+            continue
+        port = int(getattr(live, field))
+        wait_until(partial(_opened_or_dead, live.bind_host, port, service), timeout)
+        if not port_accepts(live.bind_host, port):
+            raise InfrastructureError(
+                f"the {name} service did not open {live.bind_host}:{port} within {timeout:.0f}s; see {service.log_path}"
+            )
+
+
+def _opened_or_dead(host: str, port: int, service: ServiceProcess) -> bool:
+    return port_accepts(host, port) or not service.alive()
+
+
 def run_stack_in_foreground(settings: Settings) -> None:
     """`crm up`: the stack until Ctrl-C or SIGTERM."""
     from crm.logs import configure_logging
@@ -71,6 +96,7 @@ def run_stack_in_foreground(settings: Settings) -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with running_pipeline(settings) as pipeline:
+        wait_for_http_services(pipeline)
         log.info(
             "stack.ready",
             kafka=pipeline.settings.kafka_bootstrap,

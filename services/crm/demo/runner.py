@@ -27,9 +27,9 @@ from crm.demo.checks import FigureCheck, check_funnels, check_kpis, check_refusa
 from crm.demo.replay import ReplayReport, replay_scenario
 from crm.demo.report import print_report
 from crm.demo.scenario import Scenario, default_scenario_path, load_scenario
-from crm.infra.processes import free_port, port_accepts, wait_until
+from crm.infra.processes import free_port
 from crm.logs import configure_logging
-from crm.pipeline import RunningPipeline, running_pipeline
+from crm.pipeline import RunningPipeline, running_pipeline, wait_for_http_services
 from crm.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -104,9 +104,7 @@ def _run(console: Console, scenario: Scenario, pipeline: RunningPipeline, timeou
     live = pipeline.settings
     gateway_url = f"http://{live.bind_host}:{live.gateway_port}"
     query_url = f"http://{live.bind_host}:{live.query_port}"
-    for name, port in (("gateway", live.gateway_port), ("query", live.query_port)):
-        if not wait_until(lambda port=port: port_accepts(live.bind_host, port), timeout=60):  # type: ignore[misc]
-            raise RuntimeError(f"the {name} service did not open port {port}; see {live.state_dir / 'logs'}")
+    wait_for_http_services(pipeline)
     tokens, analyst = asyncio.run(_create_tokens(live, list(scenario.feeds)))
     console.print(f"Created {len(tokens)} partner tokens and one analyst token.")
 
