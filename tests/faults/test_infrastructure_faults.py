@@ -32,7 +32,8 @@ def test_postgres_restarted_under_load(stack: FaultStack, tmp_path: Path) -> Non
 
 def test_postgres_refusing_connections_for_10_seconds(stack: FaultStack, tmp_path: Path) -> None:
     events = history(seed=96, smes=150)
-    with deployment(stack, tmp_path) as (running, tokens):
+    # No token cache: the gateway must look every token up in the database that is away.
+    with deployment(stack, tmp_path, CRM_TOKEN_CACHE_SECONDS="0") as (running, tokens):
         with SteadyLoad(running.gateway_url, tokens, events) as load:
             load.wait_for_acknowledged(len(events) // 3)
             stack.restart_postgres(down_for=10.0)  # port closed: every connection attempt is refused

@@ -26,6 +26,7 @@ from crm.contract.events import AlertEvent, DomainEvent
 from crm.db.alert_tables import alerts, applied_alert_events
 from crm.db.engine import create_engine
 from crm.db.tables import applied_events
+from crm.gateway.client import RETRYABLE
 from crm.infra.kafka_broker import KafkaBroker
 from crm.infra.postgres_server import EmbeddedPostgres
 from crm.infra.processes import free_port, log_tail, wait_until
@@ -96,10 +97,11 @@ class Deployment:
     settings: Settings
     logs: Path
     gateway_url: str
+    env: dict[str, str] = field(default_factory=dict)
     services: dict[str, ServiceProcess] = field(default_factory=dict)
 
-    def add(self, name: str, args: list[str], **env: str) -> ServiceProcess:
-        environment = service_environment(self.settings, **SERVICE_ENV, **env)
+    def add(self, name: str, args: list[str]) -> ServiceProcess:
+        environment = service_environment(self.settings, **{**SERVICE_ENV, **self.env})
         self.services[name] = ServiceProcess(name, args, environment, self.logs / f"{name}.log").start()
         return self.services[name]
 
@@ -145,14 +147,14 @@ class Deployment:
 
 @contextmanager
 def deployment(
-    stack: FaultStack, root: Path, *, projectors: int = 1, alerts: bool = False
+    stack: FaultStack, root: Path, *, projectors: int = 1, alerts: bool = False, **env: str
 ) -> Iterator[tuple[Deployment, dict[str, str]]]:
     """Own topics and database on the stack, a token per partner, then gateway, projector(s) and alerts."""
     settings = asyncio.run(isolated_settings(stack.base)).model_copy(
         update={"state_dir": root / "state", "gateway_port": free_port()}
     )
     tokens = {partner: asyncio.run(create_token(settings, partner))[1] for partner in PARTNERS}
-    running = Deployment(settings, root / "logs", f"http://127.0.0.1:{settings.gateway_port}")
+    running = Deployment(settings, root / "logs", f"http://127.0.0.1:{settings.gateway_port}", env)
     try:
         running.add("gateway", ["gateway", "run"])
         for n in range(projectors):
@@ -174,6 +176,7 @@ class LoadFigures:
     retried: int = 0
     duplicate_sends: int = 0
     gave_up: int = 0
+    not_retryable_5xx: int = 0  # a 5xx other than 502/503/504: the partner client would not retry it
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -229,6 +232,9 @@ class SteadyLoad:
         assert not self._thread.is_alive(), "the load did not finish in time"
         assert not self.problems, self.problems
         assert self.figures.gave_up == 0, f"{self.figures.gave_up} requests never got an answer below 500"
+        assert self.figures.not_retryable_5xx == 0, (
+            f"{self.figures.not_retryable_5xx} answers were a 5xx the partner client gives up on (not 502/503/504)"
+        )
 
     @property
     def total_events(self) -> int:
@@ -288,6 +294,8 @@ class SteadyLoad:
                 response = client.post("/v1/events", content=body, headers=headers)
                 if response.status_code < 500:
                     return response.status_code
+                if response.status_code not in RETRYABLE:
+                    self.figures.not_retryable_5xx += 1
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline or self._stop.is_set():
