@@ -44,6 +44,18 @@ def test_timestamps_with_an_offset_are_normalised_to_utc() -> None:
     assert json.loads(encode_event(event))["occurred_at"] == "2020-10-05T09:00:00Z"
 
 
+@pytest.mark.parametrize("occurred_at", ["9999-12-31T23:59:59-01:00", "0001-01-01T00:30:00+01:00"])
+def test_a_timestamp_outside_utc_is_refused_not_crashing_the_encoder(occurred_at: str) -> None:
+    # Found by the fault suite: these parsed, then made encode_event (gateway, projector) raise.
+    assert problems_of(envelope("SMEWithdrawn", {}, occurred_at=occurred_at)) == [(0, "occurred_at")]
+
+
+@pytest.mark.parametrize("occurred_at", ["9999-12-31T23:59:59Z", "0001-01-01T00:00:00Z"])
+def test_the_extreme_instants_utc_can_hold_round_trip(occurred_at: str) -> None:
+    event = decode_event(json.dumps(envelope("SMEWithdrawn", {}, occurred_at=occurred_at)))
+    assert json.loads(encode_event(event))["occurred_at"] == occurred_at.replace("Z", "") + "Z"
+
+
 def test_unknown_event_type_is_refused_naming_event_type() -> None:
     body = envelope("SMEWithdrawn", {}) | {"event_type": "SMEPromoted"}
     assert problems_of(body) == [(0, "event_type")]

@@ -18,10 +18,16 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm.auth.principals import Principal, Role
 from crm.db.tables import api_tokens
+
+
+class TokenStoreUnavailable(Exception):
+    """The token table could not be read (PostgreSQL away): the token is neither valid nor invalid."""
+
 
 TOKEN_PREFIX = "crm_"
 _MAX_TOKEN_LENGTH = 200
@@ -120,8 +126,12 @@ class TokenStore:
         query = select(api_tokens.c.token_hash, api_tokens.c.role, api_tokens.c.partner_id).where(
             api_tokens.c.id == token_id, api_tokens.c.revoked_at.is_(None)
         )
-        async with self._engine.connect() as connection:
-            row = (await connection.execute(query)).first()
+        try:
+            async with self._engine.connect() as connection:
+                row = (await connection.execute(query)).first()
+        except (OSError, TimeoutError, SQLAlchemyError) as error:
+            # Not "unknown token": a 401 would tell the partner to stop; this is worth a retry.
+            raise TokenStoreUnavailable(repr(error)) from error
         if row is None:
             self._cache.pop(token_id, None)
             return None

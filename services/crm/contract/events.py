@@ -9,12 +9,13 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal, Union
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_serializer
+from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
 from crm.contract.fields import (
     AmountEur,
     CountryCode,
     EntityId,
+    EventTime,
     LongText,
     PartnerId,
     PositiveHours,
@@ -86,7 +87,7 @@ class SMEWithdrawnPayload(Payload):
 
 class PilotStalledPayload(Payload):
     pilot_id: EntityId
-    last_activity_at: AwareDatetime
+    last_activity_at: EventTime
     idle_days: Annotated[int, Field(ge=0)]
     threshold_days: Annotated[int, Field(ge=1)]
 
@@ -104,7 +105,7 @@ class Envelope(BaseModel):
     event_id: UUID
     event_type: str
     schema_version: Literal[1]
-    occurred_at: AwareDatetime
+    occurred_at: EventTime
     partner_id: PartnerId
     sme_id: EntityId
 

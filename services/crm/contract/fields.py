@@ -1,8 +1,9 @@
 """Constrained field types shared by every event of the contract."""
 
+from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, StringConstraints, WithJsonSchema
+from pydantic import AfterValidator, AwareDatetime, Field, StringConstraints, WithJsonSchema
 
 from crm.contract.country_codes import ISO_3166_ALPHA2
 
@@ -43,3 +44,17 @@ LongText = Annotated[str, StringConstraints(max_length=4000)]
 
 PositiveHours = Annotated[float, Field(gt=0, le=10_000, allow_inf_nan=False)]
 AmountEur = Annotated[float, Field(ge=0, le=1e12, allow_inf_nan=False)]
+
+
+def _representable_in_utc(value: datetime) -> datetime:
+    # 9999-12-31T23:59:59-01:00 parses, but its UTC instant is past datetime.max: every consumer
+    # normalises to UTC, so such a timestamp would crash the encoder instead of being refused.
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("timestamp is out of range once converted to UTC (years 0001 to 9999)") from None
+    return value
+
+
+EventTime = Annotated[AwareDatetime, AfterValidator(_representable_in_utc)]
+"""An instant with a time zone (RFC 3339) that exists in UTC."""

@@ -12,7 +12,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
 from pydantic import Field, TypeAdapter
 
-from crm.auth.tokens import TokenStore
+from crm.auth.tokens import TokenStore, TokenStoreUnavailable
 from crm.contract.decoding import InvalidEvents, TooManyEvents
 from crm.contract.events import DomainEvent
 from crm.gateway.api.routes import events, health
@@ -90,6 +90,15 @@ def _add_error_handlers(app: FastAPI, *, retry_after: int) -> None:
         return _json(
             status.HTTP_503_SERVICE_UNAVAILABLE,
             {"detail": "Kafka did not acknowledge the events in time; retry the same events later"},
+            {"Retry-After": str(retry_after)},
+        )
+
+    @app.exception_handler(TokenStoreUnavailable)
+    async def tokens_unavailable(_: Request, error: TokenStoreUnavailable) -> Response:
+        log.warning("gateway.tokens_unavailable", error=str(error))
+        return _json(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            {"detail": "the token could not be checked (database unavailable); retry the same events later"},
             {"Retry-After": str(retry_after)},
         )
 

@@ -4,6 +4,11 @@ import faust
 
 from crm.settings import Settings
 
+# Faust's producer refuses requests over 1 MiB by default, but a message on the events topic may
+# be as large as the broker allows (the embedded one: 2 MiB): parking such a message on the DLQ
+# must not be refused on our side. The broker's own limit still applies (see dead_letters.py).
+PRODUCER_MAX_REQUEST_BYTES = 4 * 1024 * 1024
+
 
 def create_app(settings: Settings, bootstrap: str) -> faust.App:
     return faust.App(
@@ -19,5 +24,6 @@ def create_app(settings: Settings, bootstrap: str) -> faust.App:
         broker_session_timeout=settings.projector_session_timeout,
         broker_heartbeat_interval=min(3.0, settings.projector_session_timeout / 3),
         producer_acks=-1,
+        producer_max_request_size=PRODUCER_MAX_REQUEST_BYTES,
         stream_wait_empty=False,
     )

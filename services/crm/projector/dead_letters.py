@@ -20,8 +20,23 @@ class Producer(Protocol):
     ) -> Any: ...
 
 
+# Kept of a message too large to be parked whole: enough to see what it was.
+TRUNCATED_BYTES = 64 * 1024
+
+
+def _too_large(error: BaseException) -> bool:
+    # aiokafka's MessageSizeTooLargeError, raised by the client or returned by the broker, reaches
+    # us wrapped by Faust (ProducerSendError); the name is what survives every wrapping.
+    return "MessageSizeTooLarge" in f"{type(error).__name__} {error!r}"
+
+
 class KafkaDeadLetters:
-    """Sends the original bytes and key to the DLQ topic and waits for the broker's ack."""
+    """Sends the original bytes and key to the DLQ topic and waits for the broker's ack.
+
+    A message too large to be parked whole (its bytes plus our headers over a producer or broker
+    limit) is parked truncated, flagged with `dlq.truncated` (its original size): an unparkable
+    message must not stop the consumer, and every event behind it, for good.
+    """
 
     def __init__(self, producer: Producer, topic: str, consumer_name: str) -> None:
         self._producer = producer
@@ -37,4 +52,14 @@ class KafkaDeadLetters:
             ("dlq.consumer", self._consumer_name.encode()),
             ("dlq.parked_at", datetime.now(UTC).isoformat().replace("+00:00", "Z").encode()),
         ]
-        await self._producer.send_and_wait(self._topic, message.key, message.value, None, None, headers)
+        try:
+            await self._producer.send_and_wait(self._topic, message.key, message.value, None, None, headers)
+        except Exception as error:
+            if not _too_large(error) or message.value is None:
+                raise
+            truncated = [
+                *headers,
+                ("dlq.truncated", str(len(message.value)).encode()),
+            ]
+            value = message.value[:TRUNCATED_BYTES]
+            await self._producer.send_and_wait(self._topic, message.key, value, None, None, truncated)
