@@ -8,10 +8,11 @@ import structlog
 from fastapi import FastAPI, HTTPException, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from crm.auth.tokens import TokenStore
+from crm.auth.tokens import TokenStore, TokenStoreUnavailable
 from crm.query.api.routes import dashboard, me, partners, programme
 from crm.query.api.routes import status as status_routes
 from crm.query.figures_cache import FiguresCache
@@ -90,12 +91,24 @@ def create_app(settings: Settings, engine: AsyncEngine, token_store: TokenStore,
     app.state.figures = FiguresCache()
     for router in (programme.router, partners.router, me.router, status_routes.router, dashboard.router):
         app.include_router(router)
-    _add_error_handlers(app)
+    _add_error_handlers(app, settings.gateway_retry_after)
     app.add_middleware(FreshnessHeaders, probe=freshness)
     return app
 
 
-def _add_error_handlers(app: FastAPI) -> None:
+def _add_error_handlers(app: FastAPI, retry_after: int) -> None:
+    @app.exception_handler(TokenStoreUnavailable)
+    @app.exception_handler(OSError)
+    @app.exception_handler(SQLAlchemyError)
+    async def database_away(_: Request, error: Exception) -> Response:
+        # PostgreSQL away is not a bug of the request: say so, and when to come back.
+        log.warning("query.database_unavailable", error=repr(error))
+        return json_response(
+            {"detail": "the read models are unavailable (database unreachable); retry later"},
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            {"Retry-After": str(retry_after)},
+        )
+
     @app.exception_handler(HTTPException)
     async def refused(_: Request, error: HTTPException) -> Response:
         return json_response({"detail": error.detail}, error.status_code, dict(error.headers or {}))
