@@ -137,7 +137,6 @@ async def _replay_in_process(
             share = limit / max(1, sum(ends.values()))
             ends = {tp: int(end * share) for tp, end in ends.items()}
         started, count = time.perf_counter(), 0
-        applying: asyncio.Future[int] | None = None
         async for records in records_until(consumer, ends, max_records=max(batch, 500)):
             decoded = []
             for record in records:
@@ -145,16 +144,9 @@ async def _replay_in_process(
                     decoded.append(DecodedEvent(decode_event(record.value), record.partition, record.offset))
                 except InvalidEvents:
                     continue
-            if batch > 1:  # as crm/projector/rebuild.py: decode the next batch while one is applied
-                if applying is not None:
-                    await applying
-                applying = asyncio.ensure_future(store.apply(decoded))
-            else:
-                for start in range(0, len(decoded), batch):
-                    await store.apply(decoded[start : start + batch])
+            for start in range(0, len(decoded), batch):
+                await store.apply(decoded[start : start + batch])
             count += len(records)
-        if applying is not None:
-            await applying
         return count, time.perf_counter() - started
     finally:
         await consumer.stop()

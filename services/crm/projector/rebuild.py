@@ -15,11 +15,11 @@ tables contain it too.
 import asyncio
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import structlog
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -97,44 +97,23 @@ class _Replay:
     def __init__(self, store: PostgresReadModels, partner_id: str | None, on_progress: Progress | None) -> None:
         self.store, self.partner_id, self.on_progress = store, partner_id, on_progress
         self.read = self.applied = self.invalid = self.total = 0
-        self._pending = 0  # records in the batch being applied
 
     async def run(self, consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int], batch_size: int) -> None:
         self.total = self.read + await remaining(consumer, ends)
-        # One batch's transaction runs while the next batch is fetched and decoded (CPU that would
-        # otherwise wait on PostgreSQL); batches are still applied one after the other, in order.
-        applying: asyncio.Future[int] | None = None
-        try:
-            async for records in records_until(consumer, ends, max_records=batch_size):
-                decoded = self._decode(records)
-                if applying is not None:
-                    await self._applied(applying)
-                applying = asyncio.ensure_future(self.store.apply(decoded))
-                self._pending = len(records)
-            if applying is not None:
-                await self._applied(applying)
-                applying = None
-        finally:
-            if applying is not None:  # an error elsewhere: let the transaction end before leaving
-                await asyncio.wait([applying])
-
-    def _decode(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> list[DecodedEvent]:
-        decoded = []
-        for record in records:
-            try:
-                event = decode_event(record.value or b"")
-            except InvalidEvents:
-                self.invalid += 1  # already parked on the DLQ by the live projector
-                continue
-            if self.partner_id is None or event.partner_id == self.partner_id:
-                decoded.append(DecodedEvent(event, record.partition, record.offset))
-        return decoded
-
-    async def _applied(self, applying: "asyncio.Future[int]") -> None:
-        self.applied += await applying
-        self.read += self._pending
-        if self.on_progress:
-            self.on_progress(self.read, self.total)
+        async for records in records_until(consumer, ends, max_records=batch_size):
+            decoded = []
+            for record in records:
+                try:
+                    event = decode_event(record.value or b"")
+                except InvalidEvents:
+                    self.invalid += 1  # already parked on the DLQ by the live projector
+                    continue
+                if self.partner_id is None or event.partner_id == self.partner_id:
+                    decoded.append(DecodedEvent(event, record.partition, record.offset))
+            self.applied += await self.store.apply(decoded)
+            self.read += len(records)
+            if self.on_progress:
+                self.on_progress(self.read, self.total)
 
 
 async def _final_catch_up(

@@ -11,7 +11,6 @@ PostgreSQL running it, and asyncpg's per-element array encoding came next.
 """
 
 from collections.abc import Sequence
-from dataclasses import fields
 from decimal import Decimal
 from typing import Any
 
@@ -29,6 +28,7 @@ from crm.projector.rules import (
     SmeState,
     fold_sme,
     group_by_sme,
+    timeline_entry,
 )
 
 SmeKey = tuple[str, str]
@@ -67,34 +67,27 @@ class PostgresReadModels:
         sql = self._sql
         touched = sorted({(item.event.partner_id, item.event.sme_id) for item in items})
         await db.fetchval(_LOCK_SMES, [f"{sql.schema}:{p}/{s}" for p, s in touched])
-        new_ids = {row[0] for row in await db.fetch(sql.claim_and_append, _json(_claims(items)))}
+        claims = [
+            {
+                "event_id": item.event.event_id,
+                "partner_id": item.event.partner_id,
+                "event_type": item.event.event_type,
+                "occurred_at": item.event.occurred_at,
+                "kafka_partition": item.partition,
+                "kafka_offset": item.offset,
+            }
+            for item in items
+        ]
+        new_ids = {row[0] for row in await db.fetch(sql.claim, _json(claims))}
         new_events = [item.event for item in items if item.event.event_id in new_ids]
         if not new_events:
             return 0
+        await db.execute(sql.timeline, _json([timeline_entry(event) for event in new_events]))
         by_sme = group_by_sme(new_events)
         current = await load_states(db, sql, list(by_sme))
         folded = {key: fold_sme(current.get(key), batch) for key, batch in by_sme.items()}
         await write_states(db, sql, folded, current)
         return len(new_events)
-
-
-def _claims(items: list[DecodedEvent]) -> list[dict[str, object]]:
-    """The tracking record and timeline entry of each event, as one row (see `_claim_and_append`)."""
-    return [
-        {
-            "event_id": item.event.event_id,
-            "partner_id": item.event.partner_id,
-            "sme_id": item.event.sme_id,
-            "event_type": item.event.event_type,
-            "occurred_at": item.event.occurred_at,
-            "kafka_partition": item.partition,
-            "kafka_offset": item.offset,
-            # The payload as pydantic serialises it (the JSON form of timeline_entry's payload),
-            # embedded as is: building a dict for orjson to serialise again cost more.
-            "payload": orjson.Fragment(item.event.payload.model_dump_json(exclude_none=True)),
-        }
-        for item in items
-    ]
 
 
 def _json(rows: Sequence[object]) -> str:
@@ -107,7 +100,11 @@ class _Statements:
 
     def __init__(self, schema: str) -> None:
         self.schema = schema
-        self.claim_and_append = _claim_and_append(schema)
+        claim_columns = ["event_id", "partner_id", "event_type", "occurred_at", "kafka_partition", "kafka_offset"]
+        self.claim = (
+            _insert(schema, applied_events, claim_columns) + " ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
+        )
+        self.timeline = _insert(schema, sme_timeline, [c.name for c in sme_timeline.columns])
         self.load = {table: _load(schema, table) for table in (smes, sme_markets, pilots, agreements)}
         self.upsert = {table: _upsert(schema, table) for table in (smes, sme_markets, pilots, agreements)}
 
@@ -120,25 +117,6 @@ def _insert(schema: str, table: Table, columns: list[str]) -> str:
     )
 
 
-def _claim_and_append(schema: str) -> str:
-    """Claim the event ids and append the claimed events to the timeline: one statement, one parse.
-
-    Returns the ids claimed now; the others were applied before (a duplicate or a redelivery).
-    """
-    claim = ["event_id", "partner_id", "event_type", "occurred_at", "kafka_partition", "kafka_offset"]
-    timeline = [c.name for c in sme_timeline.columns]
-    return (
-        "WITH batch AS MATERIALIZED (SELECT * FROM json_to_recordset($1::text::json) AS r("
-        "event_id uuid, partner_id text, sme_id text, event_type text, occurred_at timestamptz, "
-        "kafka_partition integer, kafka_offset bigint, payload jsonb)), "
-        f'claimed AS (INSERT INTO "{schema}".{applied_events.name} ({", ".join(claim)}) '
-        f"SELECT {', '.join(claim)} FROM batch ON CONFLICT (event_id) DO NOTHING RETURNING event_id), "
-        f'appended AS (INSERT INTO "{schema}".{sme_timeline.name} ({", ".join(timeline)}) '
-        f"SELECT {', '.join('b.' + c for c in timeline)} FROM batch AS b JOIN claimed USING (event_id)) "
-        "SELECT event_id FROM claimed"
-    )
-
-
 def _upsert(schema: str, table: Table) -> str:
     keys = [c.name for c in table.primary_key.columns]
     columns = [c.name for c in table.columns]
@@ -146,16 +124,9 @@ def _upsert(schema: str, table: Table) -> str:
     return f"{_insert(schema, table, columns)} ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}"
 
 
-# The rules' row classes, by table: their fields are the table's columns, loaded in field order
-# so that rows are built positionally (keyword arguments from a Record cost twice as much).
-_ROW_CLASSES: dict[Table, type] = {smes: SmeRow, sme_markets: MarketRow, pilots: PilotRow, agreements: AgreementRow}
-_VALUE_EUR = [f.name for f in fields(AgreementRow)].index("value_eur")
-
-
 def _load(schema: str, table: Table) -> str:
-    columns = ", ".join(f"t.{f.name}" for f in fields(_ROW_CLASSES[table]))
     return (
-        f'SELECT {columns} FROM "{schema}".{table.name} AS t '
+        f'SELECT t.* FROM "{schema}".{table.name} AS t '
         "JOIN unnest($1::text[], $2::text[]) AS k(partner_id, sme_id) "
         "ON t.partner_id = k.partner_id AND t.sme_id = k.sme_id"
     )
@@ -166,16 +137,16 @@ async def load_states(db: Connection, sql: _Statements, keys: Sequence[SmeKey]) 
     partner_ids, sme_ids = [k[0] for k in keys], [k[1] for k in keys]
     states: dict[SmeKey, SmeState] = {}
     for row in await db.fetch(sql.load[smes], partner_ids, sme_ids):
-        states[(row[0], row[1])] = SmeState(SmeRow(*row))
+        states[(row["partner_id"], row["sme_id"])] = SmeState(SmeRow(**row))
     for row in await db.fetch(sql.load[sme_markets], partner_ids, sme_ids):
-        states[(row[0], row[1])].markets[row[2]] = MarketRow(*row)
+        states[(row["partner_id"], row["sme_id"])].markets[row["market"]] = MarketRow(**row)
     for row in await db.fetch(sql.load[pilots], partner_ids, sme_ids):
-        states[(row[0], row[1])].pilots[row[2]] = PilotRow(*row)
+        states[(row["partner_id"], row["sme_id"])].pilots[row["pilot_id"]] = PilotRow(**row)
     for row in await db.fetch(sql.load[agreements], partner_ids, sme_ids):
-        values = list(row)
-        if isinstance(values[_VALUE_EUR], Decimal):
-            values[_VALUE_EUR] = float(values[_VALUE_EUR])
-        states[(row[0], row[1])].agreements[row[2]] = AgreementRow(*values)
+        fields = dict(row)
+        if isinstance(fields["value_eur"], Decimal):
+            fields["value_eur"] = float(fields["value_eur"])
+        states[(row["partner_id"], row["sme_id"])].agreements[row["agreement_id"]] = AgreementRow(**fields)
     return states
 
 
