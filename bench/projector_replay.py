@@ -4,7 +4,7 @@ naive projector that commits one transaction per event (baseline).
 - ceiling: plain aiokafka consumer + `decode_event`, nothing written;
 - subject: the real projector, `crm projector run` (Faust worker process, default batch settings
   unless CRM_PROJECTOR_BATCH_SIZE is set), from its first applied event to the last;
-- other: the rebuild path (aiokafka + the same store, 2000 events per transaction, in-process);
+- other: the rebuild path (aiokafka + the same store, the projector's batch size, in-process);
 - baseline: the same store and rules, one event per transaction (on a prefix of the topic: at a
   few hundred events/s the full topic would take far too long; its rate is what is compared).
 """
@@ -51,7 +51,8 @@ async def projector_replay(context: BenchContext) -> BenchResult:
 
     ceiling = await _raw_consume(settings)
     subject = await _faust_projector(settings, await context.fresh_database(), count)
-    rebuild = await _replay_in_process(settings, await context.fresh_database(), batch=2000)
+    batch = settings.projector_batch_size
+    rebuild = await _replay_in_process(settings, await context.fresh_database(), batch=batch)
     baseline = await _replay_in_process(settings, await context.fresh_database(), batch=1, limit=naive_sample)
     return BenchResult(
         "projector_replay",
@@ -64,7 +65,7 @@ async def projector_replay(context: BenchContext) -> BenchResult:
                 subject[1],
                 note=f"batch {settings.projector_batch_size}",
             ),
-            Measurement("rebuild path (aiokafka + store)", "other", rebuild[0], rebuild[1], note="batch 2000"),
+            Measurement("rebuild path (aiokafka + store)", "other", rebuild[0], rebuild[1], note=f"batch {batch}"),
             Measurement(
                 "naive, 1 transaction/event",
                 "baseline",

@@ -115,7 +115,7 @@ def build_alerts(settings: Settings) -> tuple[faust.App, list[TopicSpec]]:
         app,
         alerts,
         PostgresAlertViews(engine),
-        batch_size=settings.projector_batch_size,
+        batch_size=settings.alerts_batch_size,
         batch_seconds=settings.projector_batch_seconds,
     )
     register_timers(

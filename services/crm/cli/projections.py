@@ -81,7 +81,7 @@ class EventsPerSecond(ProgressColumn):
 @friendly_errors
 def projections_rebuild(
     partner: str | None = typer.Option(None, "--partner", help="Rebuild only this partner's rows."),
-    batch_size: int = typer.Option(2000, min=1, help="Events per transaction."),
+    batch_size: int = typer.Option(5000, min=1, help="Events per transaction."),
 ) -> None:
     """Replay crm.events from the start into fresh tables and swap them in atomically."""
     from crm.projector.rebuild import rebuild_projections

@@ -54,7 +54,7 @@ async def rebuild_projections(
     settings: Settings,
     *,
     partner_id: str | None = None,
-    batch_size: int = 2000,
+    batch_size: int = 5000,
     on_progress: Progress | None = None,
 ) -> RebuildOutcome:
     if not settings.kafka_bootstrap or not settings.database_url:
