@@ -6,6 +6,7 @@ from crm.auth.tokens import TokenStore
 from crm.db.engine import create_engine
 from crm.gateway.app import create_app
 from crm.gateway.kafka import KafkaEventSink
+from crm.http_serving import serve
 from crm.infra.errors import InfrastructureError
 from crm.settings import Settings
 
@@ -23,22 +24,4 @@ def build_gateway(settings: Settings) -> FastAPI:
 
 def run_gateway(settings: Settings) -> None:
     """`crm gateway run`: one uvicorn worker on bind_host:gateway_port until SIGINT/SIGTERM."""
-    import uvicorn
-
-    from crm.db.migrate import upgrade_database
-    from crm.logs import configure_logging
-
-    configure_logging(settings.log_level, settings.log_format)
-    app = build_gateway(settings)
-    assert settings.database_url
-    upgrade_database(settings.database_url)
-    uvicorn.run(
-        app,
-        host=settings.bind_host,
-        port=settings.gateway_port,
-        log_config=None,
-        access_log=False,
-        loop="auto",  # uvloop when installed
-        http="auto",  # httptools when installed
-        timeout_graceful_shutdown=10,
-    )
+    serve(build_gateway(settings), settings, settings.gateway_port)

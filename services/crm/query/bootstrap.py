@@ -4,6 +4,7 @@ from fastapi import FastAPI
 
 from crm.auth.tokens import TokenStore
 from crm.db.engine import create_engine
+from crm.http_serving import serve
 from crm.infra.errors import InfrastructureError
 from crm.query.app import create_app
 from crm.query.freshness import FreshnessProbe, KafkaConsumerLag
@@ -27,20 +28,4 @@ def build_query_app(settings: Settings) -> FastAPI:
 
 def run_query(settings: Settings) -> None:
     """`crm query run`: one uvicorn worker on bind_host:query_port until SIGINT/SIGTERM."""
-    import uvicorn
-
-    from crm.db.migrate import upgrade_database
-    from crm.logs import configure_logging
-
-    configure_logging(settings.log_level, settings.log_format)
-    app = build_query_app(settings)
-    assert settings.database_url
-    upgrade_database(settings.database_url)
-    uvicorn.run(
-        app,
-        host=settings.bind_host,
-        port=settings.query_port,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=10,
-    )
+    serve(build_query_app(settings), settings, settings.query_port)

@@ -1,0 +1,27 @@
+"""Run an HTTP service's app: migrate the schema, then one uvicorn worker until SIGINT/SIGTERM."""
+
+from fastapi import FastAPI
+
+from crm.settings import Settings
+
+
+def serve(app: FastAPI, settings: Settings, port: int) -> None:
+    """Serve `app` on `settings.bind_host:port` (loopback unless configured otherwise)."""
+    import uvicorn
+
+    from crm.db.migrate import upgrade_database
+    from crm.logs import configure_logging
+
+    configure_logging(settings.log_level, settings.log_format)
+    assert settings.database_url
+    upgrade_database(settings.database_url)
+    uvicorn.run(
+        app,
+        host=settings.bind_host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        loop="auto",  # uvloop when installed
+        http="auto",  # httptools when installed
+        timeout_graceful_shutdown=10,
+    )
