@@ -18,7 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import UUID
 
-from crm.db.tables import metadata
+from crm.db.tables import metadata, tracking_table
 
 alerts = Table(
     "alerts",
@@ -43,17 +43,8 @@ alerts = Table(
 Index("ix_alerts_partner_pilot", alerts.c.partner_id, alerts.c.pilot_id)
 Index("ix_alerts_open", alerts.c.partner_id, postgresql_where=alerts.c.resolved_at.is_(None))
 
-applied_alert_events = Table(
-    "applied_alert_events",
-    metadata,
-    Column("event_id", UUID(as_uuid=True), primary_key=True),
-    Column("partner_id", String(64), nullable=False),
-    Column("event_type", String(40), nullable=False),
-    Column("occurred_at", DateTime(timezone=True), nullable=False),
-    Column("kafka_partition", Integer, nullable=True),
-    Column("kafka_offset", BigInteger, nullable=True),
-    Column("applied_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    comment="Tracking record of the alerts read model; written with the rows it changed.",
+applied_alert_events = tracking_table(
+    "applied_alert_events", "Tracking record of the alerts read model; written with the rows it changed."
 )
 
 pilot_snoozes = Table(

@@ -21,17 +21,27 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 metadata = MetaData()
 
-applied_events = Table(
+
+def tracking_table(name: str, comment: str) -> Table:
+    """A tracking record: one row per applied event id, written in the same transaction as the
+    read-model rows the event changed; a duplicate event_id means "already applied"."""
+    return Table(
+        name,
+        metadata,
+        Column("event_id", UUID(as_uuid=True), primary_key=True),
+        Column("partner_id", String(64), nullable=False),
+        Column("event_type", String(40), nullable=False),
+        Column("occurred_at", DateTime(timezone=True), nullable=False),
+        Column("kafka_partition", Integer, nullable=True),
+        Column("kafka_offset", BigInteger, nullable=True),
+        Column("applied_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        comment=comment,
+    )
+
+
+applied_events = tracking_table(
     "applied_events",
-    metadata,
-    Column("event_id", UUID(as_uuid=True), primary_key=True),
-    Column("partner_id", String(64), nullable=False),
-    Column("event_type", String(40), nullable=False),
-    Column("occurred_at", DateTime(timezone=True), nullable=False),
-    Column("kafka_partition", Integer, nullable=True),
-    Column("kafka_offset", BigInteger, nullable=True),
-    Column("applied_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    comment="The tracking record: which events the read models contain. Written in the same "
+    "The tracking record: which events the read models contain. Written in the same "
     "transaction as the rows they changed; a duplicate event_id means 'already applied'.",
 )
 Index("ix_applied_events_partner", applied_events.c.partner_id)
