@@ -14,6 +14,7 @@ from crm.auth.tokens import TokenStore
 from crm.db.engine import create_engine
 from crm.gateway.bootstrap import build_gateway
 from crm.settings import Settings
+from tests.support.in_process import in_process_client
 
 
 @dataclass
@@ -46,10 +47,8 @@ async def running_gateway(settings: Settings) -> AsyncIterator[Gateway]:
     _, other = await create_token(settings, "sisp")
     _, analyst = await create_token(settings, None)
     app = build_gateway(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
-            yield Gateway(client, settings, partner, other, analyst)
+    async with in_process_client(app, "http://gateway") as client:
+        yield Gateway(client, settings, partner, other, analyst)
 
 
 async def published(settings: Settings, *, at_least: int = 0, wait: float = 20.0) -> list[ConsumerRecord[bytes, bytes]]:

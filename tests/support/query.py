@@ -20,6 +20,7 @@ from crm.projector.store import PostgresReadModels
 from crm.query.bootstrap import build_query_app
 from crm.settings import Settings
 from tests.support.gateway import create_token
+from tests.support.in_process import in_process_client
 
 SCENARIO_END = datetime(2021, 12, 31, 23, 59, 59, tzinfo=UTC)
 
@@ -47,10 +48,8 @@ async def running_query_api(settings: Settings) -> AsyncIterator[QueryApi]:
     _, other = await create_token(settings, "sisp")
     _, analyst = await create_token(settings, None)
     app = build_query_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://query") as client:
-            yield QueryApi(client, settings, partner, other, analyst)
+    async with in_process_client(app, "http://query") as client:
+        yield QueryApi(client, settings, partner, other, analyst)
 
 
 def scenario_events(scenario: Scenario) -> list[DomainEvent]:
