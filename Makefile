@@ -14,8 +14,8 @@ help:
 	@echo "make test-faults  the fault suite: kills, restarts, outages and hostile input under load (minutes)"
 	@echo "make up         the whole stack in the foreground until Ctrl-C"
 	@echo "make lint       ruff and mypy"
-	@echo "make bench      every benchmark: projector replay (table + bench/results/*.json), query, alerts, gateway"
-	@echo "make bench-quick  the same, small, to check the harness"
+	@echo "make bench      every benchmark, one table, bench/results/<date>.json (under 20 minutes)"
+	@echo "make bench-quick  the same suite, small: a smoke run (under 3 minutes), not to quote"
 	@echo "make schemas    regenerate schemas/ from the contract models"
 	@echo "make clean      remove .venv and .crm (all local data)"
 
@@ -59,13 +59,10 @@ demo: install
 up: install
 	$(BIN)/crm up
 
-# The harness (projector replay vs raw consume and the naive baseline: one table, JSON in
-# bench/results/), then the query, alerts and gateway benchmarks, each printing its own figures.
+# Every benchmark (bench/harness.py BENCHMARK_MODULES) on the local stack: one table, each figure
+# beside its ceiling and baseline measured in the same run, bench/results/<date>.json (docs/benchmarks.md).
 bench: install
 	PYTHONPATH=. $(BIN)/python -m bench
-	PYTHONPATH=. $(BIN)/python -m bench.query
-	PYTHONPATH=. $(BIN)/python -m bench.alerts
-	PYTHONPATH=. $(BIN)/python bench/gateway.py
 
 bench-quick: install
 	PYTHONPATH=. $(BIN)/python -m bench --quick
@@ -74,7 +71,6 @@ lint: $(STAMP)
 	$(BIN)/ruff check services tests
 	$(BIN)/mypy
 
-# p50/p99 of the query API on 100,000 SMEs and 200,000 pilots (prints figures, asserts nothing).
 schemas: $(STAMP)
 	$(BIN)/crm schemas generate
 
@@ -88,6 +84,6 @@ lock:
 clean:
 	rm -rf $(VENV) .crm
 
-# Gateway throughput and latency (one uvicorn worker, real Kafka and PostgreSQL); prints figures.
+# One benchmark alone (also: query, alerts, rebuild, freshness, projector_replay), in the same table form.
 bench-gateway: install
-	$(BIN)/python bench/gateway.py
+	PYTHONPATH=. $(BIN)/python -m bench gateway

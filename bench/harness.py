@@ -1,32 +1,37 @@
-"""A small benchmark harness: a registry of benchmarks, one Rich table, one JSON file per run.
+"""The benchmark suite: a registry of benchmarks, one table, one JSON file per run.
 
-A benchmark is an async function registered with `@benchmark("name")`. It gets a `BenchContext`
-(running Kafka and PostgreSQL, a scale) and returns a `BenchResult`: measurements, each with a
-role (`subject`, `ceiling`, `baseline`, `other`), and targets on the subject's rate and ratios.
-Add a module under bench/ and import it in `BENCHMARK_MODULES` to add a benchmark.
+A benchmark is a function registered with `@benchmark("name")`. It gets a `BenchContext` (running
+Kafka and PostgreSQL, quick or full, shared measurements) and returns `Row`s (bench/report.py):
+figures, each beside its ceiling and baseline measured in the same run, with targets. It may be a
+coroutine function (run in its own event loop) or a plain one (to start services that need the
+main thread). Add a module to `BENCHMARK_MODULES` to add a benchmark.
 """
 
 import asyncio
 import importlib
+import inspect
 import json
 import os
-import platform
 import shutil
+import sys
 import time
+import traceback
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, TypeVar
 
 import asyncpg
 import structlog
 import typer
 from rich.console import Console
-from rich.table import Table
 from sqlalchemy.engine import make_url
 
+from bench.machine import load_average, machine, versions
+from bench.memory import PeakMemory
+from bench.report import Reference, Row, RunRecord, Target, markdown, table
 from crm.db.migrate import upgrade_database
 from crm.infra.stack import running_infrastructure
 from crm.logs import configure_logging
@@ -34,80 +39,54 @@ from crm.settings import Settings
 
 log = structlog.get_logger(__name__)
 
-BENCHMARK_MODULES = ["bench.projector_replay"]
+# In this order: the replay measures the Kafka ceilings and the naive baseline the others reuse;
+# the end-to-end freshness runs last, with every service at once.
+BENCHMARK_MODULES = [
+    "bench.projector_replay",
+    "bench.rebuild",
+    "bench.gateway",
+    "bench.query",
+    "bench.alerts",
+    "bench.freshness",
+]
 RESULTS = Path(__file__).with_name("results")
+SERVICES = ("projector", "gateway", "alerts", "query")
+MEMORY_LIMIT_MIB = 300.0
 
-Role = Literal["subject", "ceiling", "baseline", "other"]
-
-
-@dataclass(frozen=True)
-class Measurement:
-    name: str
-    role: Role
-    items: int
-    seconds: float
-    unit: str = "events"
-    note: str = ""
-
-    @property
-    def rate(self) -> float:
-        return self.items / self.seconds if self.seconds > 0 else 0.0
-
-
-@dataclass
-class BenchResult:
-    name: str
-    measurements: list[Measurement]
-    targets: dict[str, float] = field(default_factory=dict)
-    """`rate` (items/s of the subject), `vs_baseline` and `vs_ceiling` (subject rate ratios)."""
-    parameters: dict[str, Any] = field(default_factory=dict)
-
-    def role(self, role: Role) -> Measurement | None:
-        return next((m for m in self.measurements if m.role == role), None)
-
-    def figures(self) -> dict[str, float]:
-        subject, baseline, ceiling = self.role("subject"), self.role("baseline"), self.role("ceiling")
-        out: dict[str, float] = {}
-        if subject:
-            out["rate"] = subject.rate
-            if baseline and baseline.rate:
-                out["vs_baseline"] = subject.rate / baseline.rate
-            if ceiling and ceiling.rate:
-                out["vs_ceiling"] = subject.rate / ceiling.rate
-        return out
-
-    def as_json(self) -> dict[str, Any]:
-        figures = self.figures()
-        return {
-            "parameters": self.parameters,
-            "measurements": [
-                {
-                    "name": m.name,
-                    "role": m.role,
-                    "items": m.items,
-                    "unit": m.unit,
-                    "seconds": round(m.seconds, 3),
-                    "rate_per_s": round(m.rate, 1),
-                    "note": m.note,
-                }
-                for m in self.measurements
-            ],
-            "figures": {k: round(v, 3) for k, v in figures.items()},
-            "targets": {
-                name: {
-                    "target": target,
-                    "measured": round(figures.get(name, 0.0), 3),
-                    "met": figures.get(name, 0.0) >= target,
-                }
-                for name, target in self.targets.items()
-            },
-        }
+T = TypeVar("T")
 
 
 @dataclass
 class BenchContext:
     settings: Settings
     quick: bool
+    memory: PeakMemory = field(default_factory=PeakMemory)
+    details: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Per benchmark: parameters and every raw figure, written to the JSON beside the rows."""
+    _shared: dict[str, Any] = field(default_factory=dict)
+
+    def scale(self, quick: T, full: T) -> T:
+        return quick if self.quick else full
+
+    async def shared(self, key: str, make: Callable[[], Awaitable[T]]) -> T:
+        """Measure once per run what several benchmarks compare with (a ceiling, a baseline)."""
+        if key not in self._shared:
+            self._shared[key] = await make()
+        value: T = self._shared[key]
+        return value
+
+    def isolated(self, label: str) -> Settings:
+        """The run's settings with topics and consumer groups of their own."""
+        suffix = f"{label}-{uuid.uuid4().hex[:6]}"
+        return self.settings.model_copy(
+            update={
+                "events_topic": f"bench-{suffix}.events",
+                "alerts_topic": f"bench-{suffix}.alerts",
+                "dlq_topic": f"bench-{suffix}.events.dlq",
+                "projector_group": f"bench-{suffix}-projector",
+                "alerts_group": f"bench-{suffix}-alerts",
+            }
+        )
 
     async def fresh_database(self) -> str:
         """A new, migrated database on the benchmark's PostgreSQL; its URL."""
@@ -123,7 +102,7 @@ class BenchContext:
         return database_url
 
 
-Benchmark = Callable[[BenchContext], Awaitable[BenchResult]]
+Benchmark = Callable[[BenchContext], Awaitable[list[Row]] | list[Row]]
 REGISTRY: dict[str, Benchmark] = {}
 
 
@@ -135,55 +114,113 @@ def benchmark(name: str) -> Callable[[Benchmark], Benchmark]:
     return register
 
 
-def render(results: list[BenchResult], console: Console) -> None:
-    for result in results:
-        table = Table(title=f"{result.name}  {result.parameters}")
-        for column in ("measurement", "role", "items", "seconds", "rate /s", "note"):
-            table.add_column(column, justify="right" if column in ("items", "seconds", "rate /s") else "left")
-        for m in result.measurements:
-            table.add_row(m.name, m.role, f"{m.items:,}", f"{m.seconds:.2f}", f"{m.rate:,.0f}", m.note)
-        console.print(table)
-        for name, verdict in result.as_json()["targets"].items():
-            mark = "[green]met[/]" if verdict["met"] else "[red]NOT met[/]"
-            console.print(f"  {name}: {verdict['measured']:,.2f} (target {verdict['target']:,}) {mark}")
+def memory_rows(memory: PeakMemory) -> list[Row]:
+    rows = []
+    for service in SERVICES:
+        peak = memory.by_service.get(service)
+        rows.append(
+            Row(
+                "memory",
+                f"{service} peak RSS",
+                float("nan") if peak is None else peak,
+                "MiB",
+                targets=(Target(MEMORY_LIMIT_MIB, at_least=False),),
+                note=f"VmHWM, {memory.where[service]}" if peak is not None else "not observed",
+            )
+        )
+    return rows
 
 
-def run(names: list[str] | None, quick: bool) -> Path:
+def _run_one(function: Benchmark, context: BenchContext) -> list[Row]:
+    outcome = function(context)
+    if inspect.isawaitable(outcome):
+        return asyncio.run(_awaited(outcome))
+    return outcome
+
+
+async def _awaited(outcome: Awaitable[list[Row]]) -> list[Row]:
+    return await outcome
+
+
+def _recorded_settings(live: Settings, base: Settings) -> dict[str, Any]:
+    names = (
+        "topic_partitions",
+        "kafka_heap",
+        "projector_batch_size",
+        "projector_batch_seconds",
+        "query_pool_size",
+        "token_cache_seconds",
+        "gateway_max_events",
+        "alerts_evaluate_seconds",
+    )
+    return {name: getattr(live, name) for name in names} | {
+        "external_kafka": base.kafka_bootstrap is not None,
+        "external_postgres": base.database_url is not None,
+    }
+
+
+def run(names: list[str] | None, quick: bool) -> int:
     configure_logging("warning", "console")
     for module in BENCHMARK_MODULES:
         importlib.import_module(module)
     chosen = names or list(REGISTRY)
+    unknown = [name for name in chosen if name not in REGISTRY]
+    if unknown:
+        raise typer.BadParameter(f"unknown benchmark(s) {unknown}; known: {list(REGISTRY)}")
+    console = Console() if sys.stdout.isatty() else Console(width=220)  # a log file: no wrapping
     state_dir = (Path(".crm") / f"bench-{os.getpid()}").resolve()
-    base = Settings().model_copy(update={"state_dir": state_dir})
-    results: list[BenchResult] = []
-    started, load_before = time.time(), os.getloadavg()
+    base = Settings().model_copy(update={"state_dir": state_dir, "log_level": "warning"})
+    rows: list[Row] = []
+    errors: dict[str, str] = {}
+    started, load_before = time.time(), load_average()
     try:
         with running_infrastructure(base) as live:
             context = BenchContext(live, quick)
             for name in chosen:
-                results.append(asyncio.run(REGISTRY[name](context)))
+                console.print(f"[bold]{name}[/] …", highlight=False)
+                begin = time.perf_counter()
+                try:
+                    rows.extend(_run_one(REGISTRY[name], context))
+                except Exception as error:
+                    errors[name] = "".join(traceback.format_exception_only(error)).strip()
+                    console.print(f"[red]{name} failed[/]:\n{traceback.format_exc()}", highlight=False)
+                console.print(f"  {name}: {time.perf_counter() - begin:.0f} s", highlight=False)
+            if not names:
+                rows.extend(memory_rows(context.memory))
+            assert live.database_url
+            record = RunRecord(
+                run_at=datetime.fromtimestamp(started, UTC).isoformat(),
+                quick=quick,
+                duration_seconds=time.time() - started,
+                machine=machine() | {"load_average_before": load_before, "load_average_after": load_average()},
+                versions=asyncio.run(versions(live.database_url, external_kafka=base.kafka_bootstrap is not None)),
+                settings=_recorded_settings(live, base),
+                rows=rows,
+                details=context.details,
+                errors=errors,
+            )
     finally:
         shutil.rmtree(state_dir, ignore_errors=True)
-    console = Console()
-    render(results, console)
+    write(record, console)
+    return 1 if errors else 0
+
+
+def write(record: RunRecord, console: Console) -> Path:
+    load = record.machine
+    title = (
+        f"{'QUICK (smoke, not to quote) ' if record.quick else ''}run {record.run_at[:19]}Z, "
+        f"{record.duration_seconds:.0f} s, {load['cpus']} CPUs, load average "
+        f"{load['load_average_before']} → {load['load_average_after']}"
+    )
+    console.print(table(record.rows, title))
+    for name, error in record.errors.items():
+        console.print(f"[red]{name} failed:[/] {error}", highlight=False)
     RESULTS.mkdir(exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H%M%SZ")
-    path = RESULTS / f"{stamp}{'-quick' if quick else ''}.json"
-    document = {
-        "run_at": datetime.fromtimestamp(started, UTC).isoformat(),
-        "quick": quick,
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            # The machine may be shared: the 1/5/15-minute load averages say how much it was.
-            "load_average_before": [round(x, 2) for x in load_before],
-            "load_average_after": [round(x, 2) for x in os.getloadavg()],
-        },
-        "benchmarks": {r.name: r.as_json() for r in results},
-    }
-    path.write_text(json.dumps(document, indent=2) + "\n")
-    console.print(f"results written to {path}")
+    stamp = datetime.fromisoformat(record.run_at).strftime("%Y-%m-%dT%H%M%SZ")
+    path = RESULTS / f"{stamp}{'-quick' if record.quick else ''}.json"
+    path.write_text(json.dumps(record.as_json(), indent=2, default=str) + "\n")
+    path.with_suffix(".md").write_text(f"{title}\n\n{markdown(record.rows)}")
+    console.print(f"results written to {path} (and the table as Markdown beside it)")
     return path
 
 
@@ -193,11 +230,14 @@ cli = typer.Typer(add_completion=False)
 @cli.command()
 def main_command(
     name: list[str] = typer.Argument(None, help="Benchmarks to run (default: all)."),
-    quick: bool = typer.Option(False, help="A small run to check the harness, not to quote."),
+    quick: bool = typer.Option(False, help="A small smoke run of every benchmark, not to quote."),
 ) -> None:
     """Run the benchmarks on embedded (or CRM_*-configured) Kafka and PostgreSQL."""
-    run(name or None, quick)
+    sys.exit(run(name or None, quick))
 
 
 def main() -> None:
     cli()
+
+
+__all__ = ["REGISTRY", "BenchContext", "Reference", "Row", "Target", "benchmark", "main", "run"]

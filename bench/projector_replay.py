@@ -1,190 +1,132 @@
-"""Projector throughput replaying crm.events, beside a raw consume-and-decode (ceiling) and a
-naive projector that commits one transaction per event (baseline).
+"""Projector throughput replaying the topic, with 1 and 2 worker processes.
 
-- ceiling: plain aiokafka consumer + `decode_event`, nothing written;
-- subject: the real projector, `crm projector run` (Faust worker process, default batch settings
-  unless CRM_PROJECTOR_BATCH_SIZE is set), from its first applied event to the last;
-- other: the rebuild path (aiokafka + the same store, the projector's batch size, in-process);
-- baseline: the same store and rules, one event per transaction (on a prefix of the topic: at a
-  few hundred events/s the full topic would take far too long; its rate is what is compared).
+- the projector: `crm projector run` started as a user starts it (ServiceProcess), default
+  settings, into a fresh database, from its first applied event to the last (start-up and the
+  group join are not throughput); with 2 workers, both processes in one consumer group;
+- beside it, measured in the same run (bench/replay_source.py): the raw aiokafka consume-and-decode
+  ceiling and the naive one-transaction-per-event baseline;
+- its writes in rows/s beside PostgreSQL's COPY of the same rows (bench/copy_ceiling.py).
 """
 
 import asyncio
-import os
 import time
-from pathlib import Path
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sqlalchemy import func, select
 
-from bench.harness import BenchContext, BenchResult, Measurement, benchmark
-from bench.workload import programme_history
-from crm.contract.decoding import InvalidEvents, decode_event
+from bench.copy_ceiling import copy_rows, read_model_rows
+from bench.harness import BenchContext, benchmark
+from bench.replay_source import Timed, consume_ceiling, naive_baseline, replay_topic
+from bench.report import Reference, Row, Target
 from crm.db.engine import create_engine
 from crm.db.tables import applied_events
 from crm.infra.services import ServiceProcess, service_environment
-from crm.messaging.reading import records_until, topic_partitions
-from crm.messaging.topic_admin import contract_topics, ensure_topics
-from crm.projector.ports import DecodedEvent
-from crm.projector.store import PostgresReadModels
 from crm.settings import Settings
+
+TARGET_RATE = 20_000
+TARGET_VS_CEILING = 0.4
 
 
 @benchmark("projector_replay")
-async def projector_replay(context: BenchContext) -> BenchResult:
-    total = 20_000 if context.quick else 200_000
-    naive_sample = 1_000 if context.quick else 5_000
-    suffix = os.urandom(4).hex()
-    settings = context.settings.model_copy(
-        update={
-            "events_topic": f"bench-{suffix}.events",
-            "alerts_topic": f"bench-{suffix}.alerts",
-            "dlq_topic": f"bench-{suffix}.events.dlq",
-            "projector_group": f"bench-{suffix}-projector",
-        }
+async def projector_replay(context: BenchContext) -> list[Row]:
+    topic = await replay_topic(context)
+    ceiling = await consume_ceiling(context)
+    naive = await naive_baseline(context)
+    one_db = await context.fresh_database()
+    one = await run_projector(context, topic.settings, one_db, topic.events, workers=1)
+    two = await run_projector(context, topic.settings, await context.fresh_database(), topic.events, workers=2)
+    rows = await read_model_rows(one_db)
+    copied = await copy_rows(await context.fresh_database(), rows)
+    # Rows in the read model per second of projector time (the timed share of the events).
+    written = Timed(round(copied.items * one.items / topic.events), one.seconds)
+    consume = Reference("raw consume+decode", ceiling.rate)
+    context.details["projector_replay"] = {
+        "events": topic.events,
+        "partitions": topic.settings.topic_partitions,
+        "batch_size": topic.settings.projector_batch_size,
+        "projector_1_worker": {"events": one.items, "seconds": round(one.seconds, 3)},
+        "projector_2_workers": {"events": two.items, "seconds": round(two.seconds, 3)},
+        "consume_ceiling": {"events": ceiling.items, "seconds": round(ceiling.seconds, 3)},
+        "naive_baseline": {"events": naive.items, "seconds": round(naive.seconds, 3)},
+        "copy_ceiling": {"rows": copied.items, "seconds": round(copied.seconds, 3)},
+        "rows_per_table": {name: len(records) for name, (_, records) in rows.items()},
+    }
+    return [
+        Row(
+            "projector replay",
+            "projector, 1 worker",
+            one.rate,
+            "events/s",
+            ceiling=consume,
+            baseline=Reference("naive 1 tx/event", naive.rate),
+            targets=(Target(TARGET_RATE), Target(TARGET_VS_CEILING, on="vs_ceiling")),
+            note=f"{one.items:,} events in {one.seconds:.1f} s; naive on first {naive.items:,}",
+        ),
+        Row(
+            "projector replay",
+            "projector, 2 workers",
+            two.rate,
+            "events/s",
+            ceiling=consume,
+            baseline=Reference("1 worker", one.rate),
+            note=f"{two.items:,} events in {two.seconds:.1f} s; x base = speed-up",
+        ),
+        Row(
+            "projector replay",
+            "read-model rows written",
+            written.rate,
+            "rows/s",
+            ceiling=Reference("COPY same rows", copied.rate),
+            note=f"{copied.items:,} rows; COPY in {copied.seconds:.1f} s",
+        ),
+    ]
+
+
+async def run_projector(
+    context: BenchContext, settings: Settings, database_url: str, count: int, *, workers: int
+) -> Timed:
+    """Start `workers` projector processes on the topic; time them from the first applied event to `count`."""
+    live = settings.model_copy(
+        update={"database_url": database_url, "projector_group": f"{settings.projector_group}-{workers}w"}
     )
-    assert settings.kafka_bootstrap
-    await ensure_topics(settings.kafka_bootstrap, contract_topics(settings))
-    messages = programme_history(total)
-    await _publish(settings, messages)
-    count = len(messages)
-
-    ceiling = await _raw_consume(settings)
-    subject = await _faust_projector(settings, await context.fresh_database(), count)
-    batch = settings.projector_batch_size
-    rebuild = await _replay_in_process(settings, await context.fresh_database(), batch=batch)
-    baseline = await _replay_in_process(settings, await context.fresh_database(), batch=1, limit=naive_sample)
-    return BenchResult(
-        "projector_replay",
-        [
-            Measurement("raw aiokafka consume + decode", "ceiling", ceiling[0], ceiling[1]),
-            Measurement(
-                "projector (Faust worker)",
-                "subject",
-                subject[0],
-                subject[1],
-                note=f"batch {settings.projector_batch_size}",
-            ),
-            Measurement("rebuild path (aiokafka + store)", "other", rebuild[0], rebuild[1], note=f"batch {batch}"),
-            Measurement(
-                "naive, 1 transaction/event",
-                "baseline",
-                baseline[0],
-                baseline[1],
-                note=f"first {naive_sample:,} events",
-            ),
-        ],
-        targets={"rate": 20_000, "vs_baseline": 20},
-        parameters={"events": count, "partitions": settings.topic_partitions, "cpus": os.cpu_count()},
-    )
-
-
-async def _publish(settings: Settings, messages: list[tuple[bytes, bytes]]) -> None:
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=20, max_batch_size=512 * 1024
-    )
-    await producer.start()
-    try:
-        for start in range(0, len(messages), 5000):
-            deliveries = [
-                await producer.send(settings.events_topic, value=value, key=key)
-                for key, value in messages[start : start + 5000]
-            ]
-            await asyncio.gather(*deliveries)
-    finally:
-        await producer.stop()
-
-
-def _consumer(settings: Settings) -> AIOKafkaConsumer:
-    return AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap,
-        enable_auto_commit=False,
-        max_partition_fetch_bytes=8 * 1024 * 1024,
-        fetch_max_bytes=64 * 1024 * 1024,
-    )
-
-
-async def _raw_consume(settings: Settings) -> tuple[int, float]:
-    consumer = _consumer(settings)
-    await consumer.start()
-    try:
-        partitions = await topic_partitions(consumer, settings.events_topic)
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        started, count = time.perf_counter(), 0
-        async for records in records_until(consumer, ends, max_records=5000):
-            for record in records:
-                decode_event(record.value)
-            count += len(records)
-        return count, time.perf_counter() - started
-    finally:
-        await consumer.stop()
-
-
-async def _replay_in_process(
-    settings: Settings, database_url: str, *, batch: int, limit: int | None = None
-) -> tuple[int, float]:
-    engine = create_engine(database_url)
-    store = PostgresReadModels(engine)
-    consumer = _consumer(settings)
-    await consumer.start()
-    try:
-        partitions = await topic_partitions(consumer, settings.events_topic)
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        if limit is not None:  # the same share of every partition
-            share = limit / max(1, sum(ends.values()))
-            ends = {tp: int(end * share) for tp, end in ends.items()}
-        started, count = time.perf_counter(), 0
-        async for records in records_until(consumer, ends, max_records=max(batch, 500)):
-            decoded = []
-            for record in records:
-                try:
-                    decoded.append(DecodedEvent(decode_event(record.value), record.partition, record.offset))
-                except InvalidEvents:
-                    continue
-            for start in range(0, len(decoded), batch):
-                await store.apply(decoded[start : start + batch])
-            count += len(records)
-        return count, time.perf_counter() - started
-    finally:
-        await consumer.stop()
-        await engine.dispose()
-
-
-async def _faust_projector(settings: Settings, database_url: str, count: int) -> tuple[int, float]:
-    projector_settings = settings.model_copy(update={"database_url": database_url})
+    env = service_environment(live, CRM_LOG_LEVEL="warning")
+    logs = live.state_dir / "logs"
+    services = [
+        ServiceProcess("projector", ["projector", "run"], env, logs / f"bench-projector-{workers}w-{n}.log")
+        for n in range(workers)
+    ]
     engine = create_engine(database_url, pool_size=1)
-    log_path = settings.state_dir / "logs" / "bench-projector.log"
-    service = ServiceProcess(
-        "projector", ["projector", "run"], service_environment(projector_settings, CRM_LOG_LEVEL="warning"), log_path
-    )
 
     async def applied() -> int:
         async with engine.connect() as connection:
             return int(await connection.scalar(select(func.count()).select_from(applied_events)) or 0)
 
+    def check_alive() -> None:
+        for service in services:
+            if not service.alive():
+                raise RuntimeError(f"a projector worker died; see {service.log_path}")
+
+    deadline = time.monotonic() + context.scale(120, 900)
     try:
-        service.start()
+        for service in services:
+            service.start()
         first = 0
-        while first == 0:  # start-up (JVM-free, but Faust and the group join) is not throughput
+        while first == 0:
             await asyncio.sleep(0.02)
             first = await applied()
-            _check_alive(service, log_path)
+            check_alive()
+            if time.monotonic() > deadline:
+                raise TimeoutError("the projector applied nothing")
         started = time.perf_counter()
         done = first
         while done < count:
             await asyncio.sleep(0.05)
             done = await applied()
-            _check_alive(service, log_path)
-        return count - first, time.perf_counter() - started
+            check_alive()
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the projector applied {done:,} of {count:,} events in time")
+        return Timed(count - first, time.perf_counter() - started)
     finally:
-        service.stop()
+        for service in services:
+            context.memory.observe("projector", service.pid, f"replay, {workers} worker(s)")
+            service.stop()
         await engine.dispose()
-
-
-def _check_alive(service: ServiceProcess, log_path: Path) -> None:
-    if not service.alive():
-        raise RuntimeError(f"the projector died; see {log_path}")

@@ -1,0 +1,38 @@
+"""Peak resident memory of the service processes, from Linux's /proc/<pid>/status (VmHWM)."""
+
+from pathlib import Path
+
+
+def vm_hwm_kib(status: str) -> int | None:
+    """The `VmHWM:` line of a /proc/<pid>/status text, in KiB (the kernel's own unit)."""
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return None
+
+
+def peak_rss_mib(pid: int) -> float | None:
+    """The process's peak resident set so far; None when it is gone (or not Linux)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    kib = vm_hwm_kib(status)
+    return None if kib is None else kib / 1024
+
+
+class PeakMemory:
+    """The largest peak RSS seen per service over the run (several processes may run one service)."""
+
+    def __init__(self) -> None:
+        self.by_service: dict[str, float] = {}
+        self.where: dict[str, str] = {}
+
+    def observe(self, service: str, pid: int | None, during: str) -> None:
+        """Read the peak now: call it while the process still runs, just before stopping it."""
+        if pid is None:
+            return
+        mib = peak_rss_mib(pid)
+        if mib is not None and mib > self.by_service.get(service, 0.0):
+            self.by_service[service] = mib
+            self.where[service] = during
