@@ -11,14 +11,14 @@ def vm_hwm_kib(status: str) -> int | None:
     return None
 
 
-def peak_rss_mib(pid: int) -> float | None:
-    """The process's peak resident set so far; None when it is gone (or not Linux)."""
+def peak_rss_mb(pid: int) -> float | None:
+    """The process's peak resident set so far in MB (10^6 bytes); None when it is gone (or not Linux)."""
     try:
         status = Path(f"/proc/{pid}/status").read_text()
     except OSError:
         return None
     kib = vm_hwm_kib(status)
-    return None if kib is None else kib / 1024
+    return None if kib is None else kib * 1024 / 1e6
 
 
 class PeakMemory:
@@ -32,7 +32,7 @@ class PeakMemory:
         """Read the peak now: call it while the process still runs, just before stopping it."""
         if pid is None:
             return
-        mib = peak_rss_mib(pid)
-        if mib is not None and mib > self.by_service.get(service, 0.0):
-            self.by_service[service] = mib
+        mb = peak_rss_mb(pid)
+        if mb is not None and mb > self.by_service.get(service, 0.0):
+            self.by_service[service] = mb
             self.where[service] = during

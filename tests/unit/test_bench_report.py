@@ -74,7 +74,7 @@ def test_json_record_carries_figures_ratios_and_verdicts() -> None:
         Reference("naive", 250.0),
         (Target(20_000.0),),
     )
-    memory = Row("memory", "gateway peak RSS", 120.0, "MiB", targets=(Target(300.0, at_least=False),))
+    memory = Row("memory", "gateway peak RSS", 120.0, "MB", targets=(Target(300.0, at_least=False),))
     record = RunRecord("2026-11-27T12:00:00+00:00", True, 95.4, {"cpus": 2}, {"python": "3.11"}, {}, [row, memory])
     document = json.loads(json.dumps(record.as_json()))
     first = document["rows"][0]
@@ -89,7 +89,7 @@ def test_table_and_markdown_show_every_row() -> None:
     rows = [
         Row("replay", "projector", 3000.0, "events/s", Reference("consume", 120_000.0), targets=(Target(20_000.0),)),
         Row("replay", "2 workers", 3500.0, "events/s", baseline=Reference("1 worker", 3000.0)),
-        Row("memory", "query peak RSS", float("nan"), "MiB", note="not observed"),
+        Row("memory", "query peak RSS", float("nan"), "MB", note="not observed"),
     ]
     out = io.StringIO()
     Console(file=out, width=250).print(table(rows, "run"))
