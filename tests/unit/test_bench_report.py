@@ -4,11 +4,10 @@ import io
 import json
 
 import pytest
-from rich.console import Console
-
 from bench.memory import vm_hwm_kib
 from bench.report import Reference, Row, RunRecord, Target, markdown, table
 from bench.stats import StepOutcome, lag_is_bounded, latency_summary, percentile, rate_ramp
+from rich.console import Console
 
 
 def test_nearest_rank_percentiles() -> None:
