@@ -90,6 +90,7 @@ class BenchContext:
 
     async def fresh_database(self) -> str:
         """A new, migrated database on the benchmark's PostgreSQL; its URL."""
+        assert self.settings.database_url
         url = make_url(self.settings.database_url)
         name = f"crm_bench_{uuid.uuid4().hex[:8]}"
         connection = await asyncpg.connect(url.set(drivername="postgresql").render_as_string(hide_password=False))

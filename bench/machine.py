@@ -75,7 +75,7 @@ def _git_commit() -> str | None:
 
 
 async def versions(database_url: str, *, external_kafka: bool) -> dict[str, Any]:
-    libraries = {}
+    libraries: dict[str, str | None] = {}
     for name in LIBRARIES:
         try:
             libraries[name] = metadata.version(name)
