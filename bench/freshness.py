@@ -152,12 +152,12 @@ async def ramp(context: BenchContext, live: Settings) -> list[StepRecord]:
         )
         if not await drained(endpoints, "warm-up"):  # the projector's group join, the first batch
             raise RuntimeError("the pipeline never made a first event visible")
-        fixed = context.scale(5.0, 20.0)
+        fixed = context.scale(4.0, 20.0)
         records = [await run_step(endpoints, rate, fixed, f"{rate:g}") for rate in (200.0, 1000.0)]
         for rate in rate_ramp(1500.0, 1.5, context.scale(2300.0, 12_000.0)):
             if not records[-1].sustained or not await drained(endpoints, f"before-{rate:g}"):
                 break
-            records.append(await run_step(endpoints, rate, context.scale(4.0, 10.0), f"{rate:g}"))
+            records.append(await run_step(endpoints, rate, context.scale(3.0, 10.0), f"{rate:g}"))
         return records
 
 

@@ -1,4 +1,4 @@
-"""`crm projections rebuild` of 1,000,000 events (50,000 in quick mode).
+"""`crm projections rebuild` of 1,000,000 events (30,000 in quick mode).
 
 The same history generator as the replay, a topic of its own, a fresh database; then the
 rebuild's own entry point (`rebuild_projections`, what the CLI command calls, minus its progress
@@ -21,7 +21,7 @@ async def rebuild(context: BenchContext) -> list[Row]:
     ceiling = await consume_ceiling(context)
     naive = await naive_baseline(context)
     settings = context.isolated("rebuild").model_copy(update={"database_url": await context.fresh_database()})
-    events = context.scale(50_000, TARGET_EVENTS)
+    events = context.scale(30_000, TARGET_EVENTS)
     produced = await publish(settings, programme_history(events, seed=7))
     outcome = await rebuild_projections(settings, batch_size=settings.projector_batch_size)
     rate = outcome.read / outcome.seconds
