@@ -163,8 +163,8 @@ def table(rows: Sequence[Row], title: str) -> Table:
 
 def markdown(rows: Sequence[Row]) -> str:
     """The same table as Markdown, for docs/benchmarks.md."""
-    head = "| benchmark | figure | value | unit | ceiling | x ceiling | baseline | x baseline | target | met |"
-    lines = [head, "|" + "---|" * 10]
+    head = "| benchmark | figure | value | unit | ceiling | x ceiling | baseline | x baseline | target | met | note |"
+    lines = [head, "|" + "---|" * 11]
     for row in rows:
         cells = [
             row.group,
@@ -177,6 +177,7 @@ def markdown(rows: Sequence[Row]) -> str:
             _ratio_text(row.vs_baseline),
             "; ".join(t.describe(row.unit) for t in row.targets) or "-",
             verdict_text(row.verdict()),
+            row.note.replace("|", "/"),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
