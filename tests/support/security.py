@@ -96,8 +96,9 @@ def listening_sockets(pid: int | None = None) -> list[tuple[str, str]]:
 
 
 def is_loopback(address: str) -> bool:
-    host = address.rsplit(":", 1)[0]
-    return ip_address(host).is_loopback
+    host = ip_address(address.rsplit(":", 1)[0])
+    mapped = getattr(host, "ipv4_mapped", None)  # Java listens on ::ffff:127.0.0.1
+    return (mapped or host).is_loopback
 
 
 def secrets_in_files(paths: Iterable[Path], secrets: Iterable[str]) -> list[tuple[str, str]]:
