@@ -46,8 +46,9 @@ test-unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit
 
 # Not part of `make test` (pyproject's norecursedirs leaves tests/faults out unless named): it runs
-# its own Kafka and PostgreSQL, kills and restarts them and every service under load. The figures
-# of the run go to .crm/faults/last-run.jsonl (docs/reliability.md quotes them).
+# its own Kafka and PostgreSQL, kills and restarts them and every service under load (about 8-12
+# minutes on 2 shared cores; .ci/run runs it after `make test`). The figures of the run go to
+# .crm/faults/last-run.jsonl (docs/reliability.md quotes them).
 test-faults: install
 	rm -f .crm/faults/last-run.jsonl
 	$(BIN)/pytest -q tests/faults

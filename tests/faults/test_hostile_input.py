@@ -21,6 +21,8 @@ from tests.support.faults import FaultStack, SteadyLoad, deployment, record_figu
 from tests.support.gateway import create_token
 from tests.support.histories import history
 from tests.support.isolation import isolated_settings
+from tests.support.query import load_4smartgrowth
+from tests.support.query_fuzzing import fuzz_query_api, query_service
 
 HUGE = 1_900_000  # under the broker's message.max.bytes (2 MiB), far over any real event
 
@@ -222,3 +224,22 @@ def test_fuzzed_requests_never_get_a_5xx(stack: FaultStack) -> None:
     assert sent >= FUZZ_REQUESTS
     assert statuses.get(202, 0) > 0 and statuses.get(422, 0) > 0, statuses
     record_figures("gateway fuzz", {"requests": sent, **{f"status_{k}": v for k, v in sorted(statuses.items())}})
+
+
+QUERY_FUZZ_REQUESTS = 3_000
+
+
+def test_fuzzed_query_requests_never_get_a_5xx(stack: FaultStack, tmp_path: Path) -> None:
+    """schemathesis over the query API's OpenAPI, against `crm query run` on the 4SmartGrowth data."""
+    settings_ = asyncio.run(isolated_settings(stack.base))
+    asyncio.run(load_4smartgrowth(settings_))
+    tokens = [asyncio.run(create_token(settings_, partner))[1] for partner in ("tehnopol", "sisp", None)]
+    with query_service(settings_, tmp_path / "query.log") as (url, _):
+        seen = fuzz_query_api(url, [*tokens, None, "crm_0123456789abcdef_forged"], QUERY_FUZZ_REQUESTS)
+    seconds = seen.pop(-1)
+    assert sum(seen.values()) >= QUERY_FUZZ_REQUESTS
+    assert {200, 401, 403, 422} <= set(seen), seen
+    record_figures(
+        "query API fuzz",
+        {"requests": sum(seen.values()), "seconds": seconds, **{f"status_{k}": v for k, v in sorted(seen.items())}},
+    )

@@ -14,10 +14,13 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
+import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from sqlalchemy import select
 
@@ -34,11 +37,13 @@ from crm.infra.services import ServiceProcess, service_environment
 from crm.settings import Settings
 from tests.support.gateway import create_token
 from tests.support.histories import PARTNERS
-from tests.support.isolation import isolated_settings
+from tests.support.isolation import isolated_settings, plain_dsn
 from tests.support.pipeline import read_models
 from tests.support.reference import reference_models
+from tests.support.security import secrets_in_files, token_secrets
 
 REPORT_ENV = "CRM_FAULTS_REPORT"
+log = structlog.get_logger(__name__)
 
 
 @dataclass
@@ -63,11 +68,61 @@ class FaultStack:
         self.broker.stop()
         self.broker.start()
 
+    def refuse_connections(self, for_seconds: float) -> None:
+        """PostgreSQL stays up, but pg_hba rejects every connection for `for_seconds`: a reject rule
+        and a reload (SIGHUP), and the client sessions open at that moment terminated (a reload does
+        not affect them), so each pool must reconnect and is refused. Then the rule goes, reload."""
+        asyncio.run(_refuse_connections(self.postgres, for_seconds))
+
     def restart_postgres(self, down_for: float = 0.0) -> None:
         """Stop PostgreSQL (fast shutdown: every connection is cut), stay down `down_for` s, start again."""
         self.postgres.stop()
         time.sleep(down_for)  # the outage itself: clients are refused connections meanwhile
         self.postgres.start()
+
+
+REJECT_ALL = "host all all 0.0.0.0/0 reject\nhost all all ::/0 reject\n"
+
+
+async def _connection_refused(postgres: EmbeddedPostgres) -> bool:
+    try:
+        connection = await asyncpg.connect(plain_dsn(postgres.url), timeout=5)
+    except asyncpg.InvalidAuthorizationSpecificationError:
+        return True  # "pg_hba.conf rejects connection"
+    await connection.close()
+    return False
+
+
+async def _wait(predicate: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not await predicate():
+        assert time.monotonic() < deadline, f"not within {timeout:.0f}s: {what}"
+        await asyncio.sleep(0.2)
+
+
+async def _refuse_connections(postgres: EmbeddedPostgres, for_seconds: float) -> None:
+    hba = postgres.data_dir / "pg_hba.conf"
+    original = hba.read_text()
+    admin = await asyncpg.connect(plain_dsn(postgres.url))  # opened before the door closes
+    try:
+        hba.write_text(REJECT_ALL + original)
+        await admin.execute("SELECT pg_reload_conf()")
+        await _wait(lambda: _connection_refused(postgres), 30, "pg_hba rejecting connections")
+        cut = await admin.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
+        )
+        log.info("faults.postgres_refusing", sessions_cut=cut, seconds=for_seconds)
+        await asyncio.sleep(for_seconds)  # the outage itself
+    finally:
+        hba.write_text(original)
+        await admin.execute("SELECT pg_reload_conf()")
+        await admin.close()
+    await _wait(lambda: _accepting(postgres), 30, "pg_hba accepting connections again")
+
+
+async def _accepting(postgres: EmbeddedPostgres) -> bool:
+    return not await _connection_refused(postgres)
 
 
 @contextmanager
@@ -147,11 +202,12 @@ class Deployment:
 
 @contextmanager
 def deployment(
-    stack: FaultStack, root: Path, *, projectors: int = 1, alerts: bool = False, **env: str
+    stack: FaultStack, root: Path, *, projectors: int = 1, alerts: bool = False, query: bool = False, **env: str
 ) -> Iterator[tuple[Deployment, dict[str, str]]]:
-    """Own topics and database on the stack, a token per partner, then gateway, projector(s) and alerts."""
+    """Own topics and database on the stack, a token per partner, then gateway, projector(s), alerts
+    and the query API. Once all are stopped: no token in any of their logs."""
     settings = asyncio.run(isolated_settings(stack.base)).model_copy(
-        update={"state_dir": root / "state", "gateway_port": free_port()}
+        update={"state_dir": root / "state", "gateway_port": free_port(), "query_port": free_port()}
     )
     tokens = {partner: asyncio.run(create_token(settings, partner))[1] for partner in PARTNERS}
     running = Deployment(settings, root / "logs", f"http://127.0.0.1:{settings.gateway_port}", env)
@@ -161,10 +217,15 @@ def deployment(
             running.add("projector" if n == 0 else f"projector-{n + 1}", ["projector", "run"])
         if alerts:
             running.add("alerts", ["alerts", "run"])
+        if query:
+            running.add("query", ["query", "run"])
         running.wait_gateway_ready()
         yield running, tokens
     finally:
         running.stop()
+    logs = sorted(running.logs.glob("*.log"))
+    secrets = [secret for token in tokens.values() for secret in token_secrets(token)]
+    assert secrets_in_files(logs, secrets) == [], "a token was written to a service log"
 
 
 @dataclass
@@ -423,3 +484,60 @@ def record_figures(name: str, figures: dict[str, Any]) -> None:
 
 def wait_for(predicate: Any, timeout: float, what: str) -> None:
     assert wait_until(predicate, timeout, interval=0.3), f"not within {timeout:.0f}s: {what}"
+
+
+def wait_alerts_caught_up(settings: Settings, timeout: float = 120) -> None:
+    """Until the alerts service's consumer group has committed every event of the events topic."""
+    from crm.query.freshness import KafkaConsumerLag
+
+    async def lag() -> int | None:
+        probe = KafkaConsumerLag(settings.kafka_bootstrap or "", settings.events_topic, settings.alerts_group)
+        try:
+            return await probe.lag()
+        finally:
+            await probe.close()
+
+    wait_for(lambda: asyncio.run(lag()) == 0, timeout, "the alerts service consuming every event")
+
+
+def expected_stalls(
+    acknowledged: Sequence[DomainEvent], now: datetime, threshold_days: int = 30
+) -> dict[uuid.UUID, tuple[str, str]]:
+    """From the reference fold alone: the PilotStalled id of each pilot in discussion idle for longer
+    than the threshold at `now` (CONTRACT.md "Stalled pilot"), with its (partner, pilot)."""
+    from crm.alerts.rules import alert_id
+
+    cutoff = now - timedelta(days=threshold_days)
+    return {
+        alert_id(partner, pilot, row["last_activity_at"], "stalled"): (partner, pilot)
+        for (partner, _, pilot), row in reference_models(list(acknowledged))["pilots"].items()
+        if row["status"] == "open" and row["last_activity_at"] < cutoff
+    }
+
+
+def verify_alerts_at(running: Deployment, load: SteadyLoad, clock_file: Path, now: datetime) -> dict[str, int]:
+    """The alerts service ran the whole load on a controlled clock that was not set (so it judged
+    nothing); once it has consumed every event, set the clock to `now`: the alerts on `crm.alerts`
+    are then exactly the stalls the reference fold gives at `now` (none lost, none extra), and the
+    alerts read model applied each once and holds one unresolved alert per stalled pilot."""
+    wait_alerts_caught_up(running.settings)
+    expected = expected_stalls(list(load.acknowledged.values()), now)
+    assert expected, "the clock should stall some pilots"
+    tmp = clock_file.with_suffix(".tmp")
+    tmp.write_text(now.isoformat())
+    tmp.replace(clock_file)
+
+    def published() -> set[uuid.UUID]:
+        return {a.event_id for a in alerts_on_topic(running.settings)}
+
+    wait_until(lambda: published() >= set(expected), 120, interval=1.0)
+    seen = alerts_on_topic(running.settings)
+    distinct = {a.event_id for a in seen}
+    assert set(expected) - distinct == set(), f"{len(set(expected) - distinct)} stalls were never alerted"
+    assert distinct - set(expected) == set(), f"{len(distinct - set(expected))} alerts the rules do not give"
+    assert {a.event_type for a in seen} == {"PilotStalled"}
+    wait_until(lambda: set(alert_read_model(running.settings)[0]) == distinct, 120, interval=0.5)
+    applied, unresolved = alert_read_model(running.settings)
+    assert len(applied) == len(set(applied)) and set(applied) == distinct, "alerts read model != topic"
+    assert sorted(unresolved) == sorted(expected.values()), "one unresolved alert per stalled pilot"
+    return {"alerts": len(distinct), "alerts_reemitted_same_id": len(seen) - len(distinct)}

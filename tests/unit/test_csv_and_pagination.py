@@ -41,3 +41,10 @@ def test_cursor_round_trips() -> None:
 def test_bad_cursors_are_refused(cursor: str) -> None:
     with pytest.raises(BadCursor):
         decode_cursor(cursor, 3)
+
+
+@pytest.mark.parametrize("text", ["a\x00b", "\ud800"])
+def test_a_cursor_with_text_postgresql_cannot_hold_is_refused(text: str) -> None:
+    # Such a key reached PostgreSQL and came back as "database unreachable" (a 503) before.
+    with pytest.raises(BadCursor):
+        decode_cursor(encode_cursor((text,)), 1)

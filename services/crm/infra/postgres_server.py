@@ -103,6 +103,13 @@ class EmbeddedPostgres:
     def pid(self) -> int | None:
         return self._process.pid if self._process else None
 
+    @property
+    def data_dir(self) -> Path:
+        """The cluster's directory (pg_hba.conf, postgresql.conf), once started."""
+        if self._data_dir is None:
+            raise InfrastructureError("PostgreSQL has not been started")
+        return self._data_dir
+
     def start(self) -> "EmbeddedPostgres":
         bindir = find_postgres_bindir()
         user = _run_as()

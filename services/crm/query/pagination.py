@@ -22,4 +22,15 @@ def decode_cursor(cursor: str, arity: int) -> tuple[Any, ...]:
         raise BadCursor("cursor is not valid; use the `next` value of a previous page") from exc
     if not isinstance(key, list) or len(key) != arity or not all(isinstance(k, str | int | float) for k in key):
         raise BadCursor("cursor is not valid; use the `next` value of a previous page")
+    if not all(_storable(k) for k in key if isinstance(k, str)):
+        # A NUL or a lone surrogate cannot be sent to PostgreSQL as text: no row could have it.
+        raise BadCursor("cursor is not valid; use the `next` value of a previous page")
     return tuple(key)
+
+
+def _storable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in text

@@ -228,10 +228,7 @@ async def test_one_sme_with_its_timeline_in_event_time_order(isolated: Settings)
         assert (await api.get("/v1/partners/sisp/smes/si-one", api.partner_token)).status_code == 403
 
 
-INJECTIONS = ["'; DROP TABLE smes; --", "x' OR '1'='1", "1) OR (1=1", '"; SELECT pg_sleep(5); --', "%27%3B"]
-
-
-async def test_bad_parameters_are_4xx_with_a_message_and_injections_are_harmless(isolated: Settings) -> None:
+async def test_bad_parameters_are_4xx_with_a_message(isolated: Settings) -> None:
     await seed_small(isolated)
     async with running_query_api(isolated) as api:
         bad = {
@@ -258,26 +255,7 @@ async def test_bad_parameters_are_4xx_with_a_message_and_injections_are_harmless
             assert response.status_code == expected, (path, response.text)
             assert response.headers["content-type"] == "application/json"
             assert response.json()["detail"], path
-        for attack in INJECTIONS:
-            for path, params in [
-                ("/v1/programme/kpis", {"as_of": attack}),
-                ("/v1/partners/tehnopol/smes", {"stage": attack}),
-                ("/v1/partners/tehnopol/smes", {"market": attack}),
-                ("/v1/partners/tehnopol/smes", {"cursor": attack}),
-                ("/v1/partners/tehnopol/pilots", {"status": attack}),
-                ("/v1/partners/tehnopol/agreements", {"agreement_type": attack}),
-                ("/v1/partners/tehnopol/alerts", {"open": attack}),
-                (f"/v1/partners/tehnopol/smes/{attack}", {}),
-                (f"/v1/partners/{attack}/smes", {}),
-            ]:
-                response = await api.get(path, params=params)
-                assert response.status_code in (400, 404, 422), (path, params, response.text)
-        # A well-formed cursor carrying an attack is just a key that sorts somewhere.
-        from crm.query.pagination import encode_cursor
-
-        response = await api.get("/v1/partners/tehnopol/smes", params={"cursor": encode_cursor((INJECTIONS[0],))})
-        assert response.status_code == 200
-        assert (await api.get("/v1/partners/tehnopol/smes")).json()["total"] == 2
+        # SQL injection in every parameter of every endpoint: test_security.py.
 
 
 async def test_status_and_every_response_say_how_current_the_data_is(isolated: Settings) -> None:

@@ -46,6 +46,27 @@ async def test_a_partner_login_sees_only_its_partner_rows_and_no_other_table(iso
         ):
             with pytest.raises(asyncpg.InsufficientPrivilegeError):
                 await partner.execute(statement)
+        # Nor can it step around the policy: other roles, row security off, its own objects.
+        owner_role = await owner.fetchval("SELECT current_user")
+        for statement in (
+            f'SET ROLE "{owner_role}"',
+            "ALTER TABLE smes DISABLE ROW LEVEL SECURITY",
+            "DROP POLICY partner_rows ON smes",
+            "CREATE TABLE public.mine (x int)",
+            "CREATE VIEW reporting.everything AS SELECT * FROM smes",
+            "CREATE FUNCTION public.f() RETURNS int LANGUAGE sql AS 'SELECT 1'",
+        ):
+            with pytest.raises(asyncpg.PostgresError) as refused:
+                await partner.execute(statement)
+            assert not isinstance(refused.value, asyncpg.PostgresSyntaxError), (statement, refused.value)
+        await partner.execute("SET ROLE crm_partner_reader")  # its group: allowed, and sees less, not more
+        assert await partner.fetchval("SELECT count(*) FROM reporting.smes") == 0
+        await partner.execute("RESET ROLE")
+        await partner.execute("SET row_security = off")  # then a query RLS would filter is an error
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await partner.fetch("SELECT * FROM smes")
+        await partner.execute("RESET row_security")
+        assert await partner.fetchval("SELECT count(DISTINCT partner_id) FROM reporting.smes") == 1
         # The services connect as the owner and still see every partner.
         assert await owner.fetchval("SELECT count(DISTINCT partner_id) FROM smes") == 5
         documented = await owner.fetchval("SELECT obj_description('reporting.pilots'::regclass)")

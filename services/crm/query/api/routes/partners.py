@@ -2,9 +2,10 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 
 from crm.contract.events import rfc3339
+from crm.contract.fields import IDENTIFIER_PATTERN
 from crm.query import listing
 from crm.query.api.models import AgreementPage, AlertPage, Funnel, PilotPage, Problem, SmeDetail, SmePage
 from crm.query.deps import AsOf, Connection, CurrentFreshness, Cursor, Figures, Limit, Market, Output, ReadablePartner
@@ -80,7 +81,7 @@ async def get_smes(
 )
 async def get_sme(
     partner_id: ReadablePartner,
-    sme_id: str,
+    sme_id: Annotated[str, Path(pattern=IDENTIFIER_PATTERN, max_length=128, description="The SME's id")],
     connection: Connection,
     output: Output,
     freshness: CurrentFreshness,
