@@ -2,7 +2,6 @@
 
 import itertools
 import json
-import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -194,16 +193,16 @@ def test_alert_ids_are_uuid5_of_the_stall() -> None:
     assert alert_id("tehnopol", "p-1", at(3), "stalled") == uuid5(ALERT_NAMESPACE, name)
 
 
-def test_evaluating_100_000_open_pilots_takes_under_a_second() -> None:
+def test_a_pass_over_100_000_open_pilots_fires_exactly_those_past_their_threshold() -> None:
+    # How long it takes is measured by `bench.alerts` (a timed assertion here would fail on a
+    # busy machine and prove nothing on an idle one).
     base = fold(event("PilotOpened", 0))
     # a realistic pass: every pilot checked, one in a hundred crossing its threshold now
     states = [replace(base, pilot_id=f"p-{i}", last_activity_at=at(20 if i % 100 else 0)) for i in range(100_000)]
     thresholds = Thresholds.from_overrides(30, {"VN": 45, "sisp": 20})
-    started = time.perf_counter()
     decisions = evaluate(states, at(45), thresholds, WEEK)
-    elapsed = time.perf_counter() - started
-    assert len(decisions) == 1_000
-    assert elapsed < 1.0, elapsed
+    assert sorted(d.state.pilot_id for d in decisions) == sorted(f"p-{i}" for i in range(0, 100_000, 100))
+    assert {d.kind for d in decisions} == {"stalled"}
 
 
 def test_in_event_time_alerts_carry_the_instant_the_threshold_was_crossed() -> None:
