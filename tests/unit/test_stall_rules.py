@@ -1,5 +1,6 @@
 """Stall rules without I/O: folding events into pilot state, and deciding alerts at an instant."""
 
+import gc
 import itertools
 import json
 from dataclasses import replace
@@ -211,3 +212,16 @@ def test_in_event_time_alerts_carry_the_instant_the_threshold_was_crossed() -> N
     assert (fired.at, fired.idle_days) == (at(30), 30)
     (reminder,) = evaluate([fired.state], at(90), DEFAULT, WEEK, backdate=True)
     assert reminder.at == at(37)
+
+
+def test_a_pass_leaves_the_cyclic_garbage_collector_as_it_found_it() -> None:
+    states = [fold(event("PilotOpened", 0))]
+    assert gc.isenabled()
+    evaluate(states, at(45), DEFAULT, WEEK)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        evaluate(states, at(45), DEFAULT, WEEK)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
