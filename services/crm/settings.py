@@ -58,8 +58,8 @@ class Settings(BaseSettings):
 
     # Stalled-pilot alerts (the alerts service).
     alerts_group: str = "crm-alerts"
-    # The alerts read model's batches (crm.alerts); not the projector's size: at 5000 the alerts
-    # service's restart test (tests/e2e/test_alerts_service.py) no longer sees a resolution.
+    # The alerts service's consumer batches (crm.events into the detector, crm.alerts into the
+    # read model); each batch's changelog writes / rows are stored before its offsets are committed.
     alerts_batch_size: int = Field(default=2000, ge=1)
     alerts_threshold_days: int = Field(default=30, ge=1)
     # Overrides, JSON: {"CN": 45, "tehnopol": 20, "tehnopol/CN": 60} (market, partner, both).

@@ -2,15 +2,17 @@
 
 import asyncio
 from datetime import UTC, datetime, timedelta
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
+from crm.alerts.controls import set_webhook
 from crm.alerts.queries import alerts_for_partner, stalled_pilots
 from crm.alerts.rules import Decision, PilotState, Stall, alert_event, alert_id
 from crm.alerts.store import PostgresAlertViews, ReceivedAlert
+from crm.alerts.webhooks import Answer, Delivery, deliver_due
 from crm.cli.main import app
 from crm.contract.decoding import encode_event
 from crm.db.alert_tables import alert_outbox, applied_alert_events
@@ -63,6 +65,40 @@ async def test_alert_events_apply_once_with_their_tracking_record_and_outbox_ent
         assert closed.resolved_by == resolved.event.payload.resolved_by  # type: ignore[union-attr]
         assert closed.reminders == 1
         assert tracked == outbox == 3
+    finally:
+        await engine.dispose()
+
+
+async def test_an_alert_published_again_after_a_crash_reaches_the_webhook_once(isolated: Settings) -> None:
+    """At-least-once on crm.alerts (a SIGKILL between publishing and storing the state re-emits
+    the same event id): neither the read model nor the webhook sees it twice, whether the copy
+    comes before or after the first delivery."""
+    engine = create_engine(isolated.database_url)
+    views = PostgresAlertViews(engine)
+    stalled, reminder, _ = (received(d) for d in decisions())
+    posted: list[UUID] = []
+
+    async def webhook(delivery: Delivery) -> Answer:
+        posted.append(delivery.event_id)
+        return Answer(204, None)
+
+    async def deliver() -> int:
+        return await deliver_due(engine, webhook, retry_seconds=0.1, max_retry_seconds=1)
+
+    try:
+        async with engine.begin() as connection:
+            await set_webhook(connection, "tehnopol", "http://127.0.0.1:9/hook", "s3cret")
+        assert await views.apply([stalled]) == 1
+        assert await views.apply([stalled, reminder]) == 1  # the copy, in the next batch
+        assert await deliver() == 2
+        assert await views.apply([reminder]) == 0  # a copy arriving after the delivery
+        assert await deliver() == 0
+        async with engine.connect() as connection:
+            (row,) = await stalled_pilots(connection, "tehnopol")
+            tracked = await connection.scalar(select(func.count()).select_from(applied_alert_events))
+        assert sorted(posted) == sorted([stalled.event.event_id, reminder.event.event_id])
+        assert row.reminders == 1  # the reminder counted once
+        assert tracked == 2
     finally:
         await engine.dispose()
 

@@ -4,8 +4,8 @@ from typing import Any
 
 import pytest
 
+from crm.messaging.messages import ReceivedMessage
 from crm.projector.dead_letters import TRUNCATED_BYTES, KafkaDeadLetters
-from crm.projector.messages import ReceivedMessage
 
 
 class MessageSizeTooLargeError(Exception):

@@ -3,8 +3,8 @@
 import json
 from collections.abc import Sequence
 
+from crm.messaging.messages import ReceivedMessage
 from crm.projector.batches import project_batch
-from crm.projector.messages import ReceivedMessage
 from crm.projector.ports import DecodedEvent
 from tests.support.events import envelope
 

@@ -6,8 +6,8 @@ from collections.abc import AsyncGenerator, Sequence
 from types import SimpleNamespace
 from typing import Any
 
+from crm.messaging.messages import ReceivedMessage
 from crm.projector.agents import apply_batches
-from crm.projector.messages import ReceivedMessage
 
 
 def fake_event(offset: int) -> Any:

@@ -1,8 +1,8 @@
 """Stall rules without I/O: folding events into pilot state, and deciding alerts at an instant."""
 
+import gc
 import itertools
 import json
-import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -194,16 +194,16 @@ def test_alert_ids_are_uuid5_of_the_stall() -> None:
     assert alert_id("tehnopol", "p-1", at(3), "stalled") == uuid5(ALERT_NAMESPACE, name)
 
 
-def test_evaluating_100_000_open_pilots_takes_under_a_second() -> None:
+def test_a_pass_over_100_000_open_pilots_fires_exactly_those_past_their_threshold() -> None:
+    # How long it takes is measured by `bench.alerts` (a timed assertion here would fail on a
+    # busy machine and prove nothing on an idle one).
     base = fold(event("PilotOpened", 0))
     # a realistic pass: every pilot checked, one in a hundred crossing its threshold now
     states = [replace(base, pilot_id=f"p-{i}", last_activity_at=at(20 if i % 100 else 0)) for i in range(100_000)]
     thresholds = Thresholds.from_overrides(30, {"VN": 45, "sisp": 20})
-    started = time.perf_counter()
     decisions = evaluate(states, at(45), thresholds, WEEK)
-    elapsed = time.perf_counter() - started
-    assert len(decisions) == 1_000
-    assert elapsed < 1.0, elapsed
+    assert sorted(d.state.pilot_id for d in decisions) == sorted(f"p-{i}" for i in range(0, 100_000, 100))
+    assert {d.kind for d in decisions} == {"stalled"}
 
 
 def test_in_event_time_alerts_carry_the_instant_the_threshold_was_crossed() -> None:
@@ -212,3 +212,16 @@ def test_in_event_time_alerts_carry_the_instant_the_threshold_was_crossed() -> N
     assert (fired.at, fired.idle_days) == (at(30), 30)
     (reminder,) = evaluate([fired.state], at(90), DEFAULT, WEEK, backdate=True)
     assert reminder.at == at(37)
+
+
+def test_a_pass_leaves_the_cyclic_garbage_collector_as_it_found_it() -> None:
+    states = [fold(event("PilotOpened", 0))]
+    assert gc.isenabled()
+    evaluate(states, at(45), DEFAULT, WEEK)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        evaluate(states, at(45), DEFAULT, WEEK)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

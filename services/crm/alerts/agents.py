@@ -1,93 +1,91 @@
-"""The alerts service's agents and timers.
+"""The alerts service's consumers and timers (its Faust app has no stream agents).
 
-- `follow_pilots` reads `crm.events` (its own consumer group) into the detector.
-- `project_alerts` reads `crm.alerts` into the PostgreSQL read model and the webhook outbox.
+- `follow_pilots` runs the events consumer: `crm.events` into the detector
+  (`crm.alerts.pilot_activity`).
+- `project_alerts` runs the alerts consumer: `crm.alerts` into the PostgreSQL read model and the
+  webhook outbox (`crm.alerts.alert_projection`).
 - `evaluate_pilots` (timer) runs the detector over every pilot.
 - `deliver_webhooks` (timer) posts due alerts to partners' webhooks.
+
+Both consumers are plain consumer-group members (`crm.messaging.batch_consumer`), not Faust agents:
+when table recovery completes, Faust resumes flow control, which empties every agent's incoming
+queue; records the fetcher handed over in the moments before were dropped without being
+processed (docs/reliability.md). A consumer that fails for good stops the worker
+(`crm.alerts.lifecycle`).
 """
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
 
 import faust
 import structlog
 
 from crm.alerts.detector import Detector
-from crm.alerts.store import PostgresAlertViews, ReceivedAlert
+from crm.alerts.lifecycle import Shutdown
+from crm.alerts.readiness import TableReadiness
 from crm.alerts.tables import PilotTable
-from crm.contract.decoding import InvalidEvents, decode_alert, decode_event
 
 log = structlog.get_logger(__name__)
 
 
-def register_follow_pilots(app: faust.App, topic: faust.TopicT, detector: Detector) -> None:
-    @app.agent(topic, name="follow_pilots")
-    async def follow_pilots(stream: faust.StreamT[bytes]) -> None:
-        async for value in stream:
-            try:
-                event = decode_event(value)
-            except InvalidEvents as invalid:  # the projector parks it on the DLQ; here it is skipped
-                log.warning("alerts.undecodable_event", reason=invalid.reason)
-                continue
-            await detector.on_event(event)
+class Consumer(Protocol):
+    async def run(self) -> None: ...
+
+    def stop(self) -> None: ...
 
 
-def register_project_alerts(
-    app: faust.App,
-    topic: faust.TopicT,
-    views: PostgresAlertViews,
-    *,
-    batch_size: int,
-    batch_seconds: float,
-    max_retry_delay: float = 30.0,
+def register_consumer(
+    app: faust.App, name: str, consumer: Consumer, shutdown: Shutdown, *, stop_seconds: float = 30.0
 ) -> None:
-    @app.agent(topic, name="project_alerts")
-    async def project_alerts(stream: faust.StreamT[bytes]) -> None:
-        async for events in stream.take_events(batch_size, within=batch_seconds):  # type: ignore[attr-defined]
-            received = _decoded([(e.message.value, e.message.partition, e.message.offset) for e in events])
-            delay = 1.0
-            while True:  # acknowledged to Kafka only once applied: PostgreSQL down means wait
-                try:
-                    await views.apply(received)
-                    break
-                except Exception as exc:
-                    log.error("alerts.read_model_failed", error=repr(exc), retry_in=delay)
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, max_retry_delay)
+    """Run `consumer` from the moment the table is recovered (Faust starts app tasks then) until
+    the worker stops; its failure stops the worker."""
+    running: list[asyncio.Future[Any]] = []
 
-
-def _decoded(messages: Sequence[tuple[bytes | None, int, int]]) -> list[ReceivedAlert]:
-    received = []
-    for value, partition, offset in messages:
+    async def consume() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        running.append(task)
         try:
-            if value is None:
-                raise InvalidEvents([])
-            received.append(ReceivedAlert(decode_alert(value), value, partition, offset))
-        except InvalidEvents as invalid:
-            log.error("alerts.undecodable_alert", partition=partition, offset=offset, reason=invalid.reason)
-    return received
+            await consumer.run()
+        except Exception as error:  # the handler failed, or Kafka refused us for good
+            shutdown.fail(name, error)
+
+    async def stop(*_: Any, **__: Any) -> None:
+        # Sent while Faust's producer still runs: the batch in hand finishes, its changelog
+        # writes land and its offsets are committed.
+        consumer.stop()
+        if running:
+            await asyncio.wait(running, timeout=stop_seconds)
+
+    consume.__name__ = consume.__qualname__ = name  # Faust names the task after the function
+    app.task(consume)
+    app.on_before_shutdown.connect(stop)
 
 
 def register_timers(
     app: faust.App,
     detector: Detector,
     pilots: PilotTable,
+    readiness: TableReadiness,
     deliver: Callable[[], Awaitable[int]],
     *,
     evaluate_seconds: float,
     deliver_seconds: float,
 ) -> None:
-    recovery = app.tables.recovery  # type: ignore[attr-defined]
+    async def evaluate() -> None:
+        if not pilots.loaded:
+            await pilots.reload()
+        await detector.tick()
+        await pilots.written()  # a write that failed shows here, and the futures are let go
 
     @app.timer(evaluate_seconds, name="evaluate_pilots")  # type: ignore[untyped-decorator]
     async def evaluate_pilots() -> None:
         # Judging a half-recovered table could re-fire alerts it has not read back yet.
-        if not recovery.completed.is_set() or app.rebalancing:
+        if not readiness.is_ready():
             return
-        if not pilots.loaded:
-            await pilots.reload()
         try:
-            await detector.tick()
+            await readiness.step(evaluate)
         except Exception as exc:  # Kafka unavailable: nothing was recorded, the next pass retries
             log.error("alerts.evaluation_failed", error=repr(exc))
 

@@ -9,11 +9,15 @@ import faust
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from crm.alerts.agents import register_follow_pilots, register_project_alerts, register_timers
+from crm.alerts.agents import register_consumer, register_timers
+from crm.alerts.alert_projection import AlertProjection
 from crm.alerts.app import create_app
 from crm.alerts.clock import Clock, EventTimeClock, FileClock, WallClock
 from crm.alerts.controls import load_controls
 from crm.alerts.detector import Detector
+from crm.alerts.lifecycle import Shutdown
+from crm.alerts.pilot_activity import PilotActivity
+from crm.alerts.readiness import TableReadiness
 from crm.alerts.rules import Controls, Thresholds
 from crm.alerts.store import PostgresAlertViews
 from crm.alerts.tables import PilotTable, changelog_topic_name, create_pilots_table
@@ -24,6 +28,7 @@ from crm.db.engine import create_engine
 from crm.db.migrate import upgrade_database
 from crm.infra.errors import InfrastructureError
 from crm.logs import configure_logging
+from crm.messaging.batch_consumer import BatchConsumer, BatchHandler
 from crm.messaging.topic_admin import TopicSpec, contract_topics, ensure_topics
 from crm.settings import Settings
 
@@ -78,17 +83,25 @@ def thresholds_of(settings: Settings) -> Thresholds:
     return Thresholds.from_overrides(settings.alerts_threshold_days, settings.alerts_thresholds)
 
 
-def build_alerts(settings: Settings) -> tuple[faust.App, list[TopicSpec]]:
-    """Wire the app, its table, agents and timers. No I/O yet. Also returns the topics it needs."""
+def consumer_group(settings: Settings, reads: str) -> str:
+    """A consumer's group: not the Faust app's, whose members speak Faust's assignment protocol."""
+    return f"{settings.alerts_group}-{reads}"
+
+
+def build_alerts(settings: Settings) -> tuple[faust.App, list[TopicSpec], Shutdown]:
+    """Wire the app, its table, consumers and timers. No I/O yet. Also returns the topics it needs
+    and the `Shutdown` that records a crashed consumer."""
     if not settings.kafka_bootstrap or not settings.database_url:
         raise InfrastructureError("The alerts service needs CRM_KAFKA_BOOTSTRAP and CRM_DATABASE_URL.")
     (settings.state_dir / "faust").mkdir(parents=True, exist_ok=True)
     app = create_app(settings, settings.kafka_bootstrap)
-    events = app.topic(settings.events_topic, key_serializer="raw", value_serializer="raw")
-    alerts = app.topic(settings.alerts_topic, key_serializer="raw", value_serializer="raw")
     table = create_pilots_table(app, settings.topic_partitions)
     pilots = PilotTable(table, settings.topic_partitions)
     table.on_recover(pilots.reload)
+    recovery = app.tables.recovery  # type: ignore[attr-defined]
+    readiness = TableReadiness(lambda: recovery.completed.is_set() and not app.rebalancing, pilots)
+    app.on_partitions_revoked.connect(readiness.on_partitions_revoked)
+    shutdown = Shutdown()
     engine = create_engine(settings.database_url)
     detector = Detector(
         pilots,
@@ -110,18 +123,28 @@ def build_alerts(settings: Settings) -> tuple[faust.App, list[TopicSpec]]:
                 max_retry_seconds=settings.alerts_webhook_max_retry_seconds,
             )
 
-    register_follow_pilots(app, events, detector)
-    register_project_alerts(
-        app,
-        alerts,
-        PostgresAlertViews(engine),
-        batch_size=settings.alerts_batch_size,
-        batch_seconds=settings.projector_batch_seconds,
+    def consumer(topic: str, reads: str, handle: BatchHandler) -> BatchConsumer:
+        return BatchConsumer(
+            settings.kafka_bootstrap or "",
+            topic,
+            consumer_group(settings, reads),
+            handle,
+            batch_size=settings.alerts_batch_size,
+            batch_seconds=settings.projector_batch_seconds,
+            session_timeout=settings.alerts_session_timeout_seconds,
+        )
+
+    activity = PilotActivity(detector, readiness, pilots.written)
+    projection = AlertProjection(PostgresAlertViews(engine))
+    register_consumer(app, "follow_pilots", consumer(settings.events_topic, "events", activity.follow_pilots), shutdown)
+    register_consumer(
+        app, "project_alerts", consumer(settings.alerts_topic, "read-model", projection.project_alerts), shutdown
     )
     register_timers(
         app,
         detector,
         pilots,
+        readiness,
         deliver,
         evaluate_seconds=settings.alerts_evaluate_seconds,
         deliver_seconds=settings.alerts_webhook_poll_seconds,
@@ -130,17 +153,18 @@ def build_alerts(settings: Settings) -> tuple[faust.App, list[TopicSpec]]:
         *contract_topics(settings),
         TopicSpec(changelog_topic_name(app), settings.topic_partitions, COMPACTED),
     ]
-    return app, topics
+    return app, topics, shutdown
 
 
 def run_alerts(settings: Settings) -> None:
-    """Prepare topics and schema, then run the worker until SIGINT/SIGTERM."""
+    """Prepare topics and schema, then run the worker until SIGINT/SIGTERM, or until a consumer or
+    agent fails for good: then the process exits with `EXIT_CRASHED` for a supervisor to restart."""
     configure_logging(settings.log_level, settings.log_format)
     if not settings.kafka_bootstrap or not settings.database_url:
         raise InfrastructureError("The alerts service needs CRM_KAFKA_BOOTSTRAP and CRM_DATABASE_URL.")
     upgrade_database(settings.database_url)
     asyncio.set_event_loop(asyncio.new_event_loop())
-    app, topics = build_alerts(settings)
+    app, topics, shutdown = build_alerts(settings)
     asyncio.get_event_loop().run_until_complete(ensure_topics(settings.kafka_bootstrap, topics))
     log.info(
         "alerts.starting",
@@ -155,4 +179,9 @@ def run_alerts(settings: Settings) -> None:
         override_logging=False,
         quiet=True,
     )
-    worker.execute_from_commandline()
+    try:
+        worker.execute_from_commandline()
+    except SystemExit:
+        if shutdown.failure is None:
+            raise
+    raise SystemExit(shutdown.exit_code())

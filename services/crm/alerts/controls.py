@@ -1,5 +1,6 @@
 """What partners and operators tell the alerts service: snooze a pilot, acknowledge an alert,
-where to deliver. Plain functions on a connection, shared by the CLI and (later) the HTTP API.
+where to deliver. Plain functions on a connection, shared by the CLI and the query API
+(`crm/query/api/routes/alert_controls.py`).
 
 These live in PostgreSQL, the one place the detector reads them from (`load_controls`), so a
 snooze is a single transactional write with nothing to keep in step.

@@ -1,5 +1,6 @@
 """The pilot table: one PilotState per `partner_id/pilot_id`, backed by a compacted changelog."""
 
+import asyncio
 import zlib
 from collections.abc import Iterator, MutableMapping
 
@@ -20,6 +21,10 @@ def changelog_topic_name(app: faust.App) -> str:
     return f"{app.conf.id}-{PILOTS_TABLE}-changelog"
 
 
+class ChangelogWriteFailed(RuntimeError):
+    """Kafka refused a write to the table's changelog."""
+
+
 class PilotTable(MutableMapping[str, PilotState]):
     """The table as decoded PilotState objects: writes go through to Faust's store and changelog,
     reads come from a decoded copy, so evaluating 100,000 pilots decodes nothing.
@@ -34,7 +39,27 @@ class PilotTable(MutableMapping[str, PilotState]):
         self._table = table
         self._partitions = partitions
         self._decoded: dict[str, PilotState] = {}
+        self._unacknowledged: list[asyncio.Future[object]] = []
+        self._lost: BaseException | None = None
         self.loaded = False
+
+    async def written(self) -> None:
+        """Return once Kafka has acknowledged every changelog write made so far; raise if one failed.
+
+        The events consumer awaits this before committing its offsets, so a crash finds either
+        the state and the offsets both stored, or neither (and the events are read again). A lost
+        write keeps failing every later call: the table is then ahead of its changelog, and only
+        a restart (recovery from the changelog, events read again) makes it whole.
+        """
+        pending = list(self._unacknowledged)
+        if pending:
+            outcomes = await asyncio.gather(*pending, return_exceptions=True)
+            self._unacknowledged = [sent for sent in self._unacknowledged if not sent.done()]
+            for outcome in outcomes:
+                if isinstance(outcome, BaseException) and self._lost is None:
+                    self._lost = outcome
+        if self._lost is not None:
+            raise ChangelogWriteFailed(f"a pilot state never reached the changelog: {self._lost!r}") from self._lost
 
     async def reload(self) -> None:
         """After recovery: decode what the changelog restored."""
@@ -58,7 +83,8 @@ class PilotTable(MutableMapping[str, PilotState]):
     def __setitem__(self, key: str, value: PilotState) -> None:
         self._restored()
         raw = dump_state(value)
-        self._table.send_changelog(zlib.crc32(key.encode()) % self._partitions, key, raw)
+        sent = self._table.send_changelog(zlib.crc32(key.encode()) % self._partitions, key, raw)
+        self._unacknowledged.append(sent)
         self._table.data[key] = raw
         self._decoded[key] = value
 

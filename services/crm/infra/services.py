@@ -49,6 +49,10 @@ class ServiceProcess:
     def alive(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
+    def exit_code(self) -> int | None:
+        """The status the process exited with; None while it runs (or was never started)."""
+        return None if self._process is None else self._process.poll()
+
     def kill(self) -> None:
         """SIGKILL: a crash, for tests of crash safety."""
         if self._process is not None:

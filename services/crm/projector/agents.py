@@ -7,7 +7,7 @@ from typing import Any
 import faust
 from faust.types import EventT
 
-from crm.projector.messages import ReceivedMessage
+from crm.messaging.messages import ReceivedMessage
 
 BatchHandler = Callable[[Sequence[ReceivedMessage]], Awaitable[object]]
 

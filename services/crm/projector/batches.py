@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 import structlog
 
 from crm.contract.decoding import InvalidEvents, decode_event
-from crm.projector.messages import ReceivedMessage
+from crm.messaging.messages import ReceivedMessage
 from crm.projector.ports import DeadLetters, DecodedEvent, ReadModelStore
 
 log = structlog.get_logger(__name__)

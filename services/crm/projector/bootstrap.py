@@ -10,12 +10,12 @@ from crm.db.engine import create_engine
 from crm.db.migrate import upgrade_database
 from crm.infra.errors import InfrastructureError
 from crm.logs import configure_logging
+from crm.messaging.messages import ReceivedMessage
 from crm.messaging.topic_admin import contract_topics, ensure_topics
 from crm.projector.agents import register_project_events
 from crm.projector.app import create_app
 from crm.projector.batches import project_batch
 from crm.projector.dead_letters import KafkaDeadLetters
-from crm.projector.messages import ReceivedMessage
 from crm.projector.store import PostgresReadModels
 from crm.settings import Settings
 

@@ -3,7 +3,7 @@
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from crm.projector.messages import ReceivedMessage
+from crm.messaging.messages import ReceivedMessage
 
 
 class Producer(Protocol):

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from crm.contract.events import DomainEvent
-from crm.projector.messages import ReceivedMessage
+from crm.messaging.messages import ReceivedMessage
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crm.auth.tokens import TokenStore, TokenStoreUnavailable
-from crm.query.api.routes import dashboard, me, partners, programme
+from crm.query.api.routes import alert_controls, dashboard, me, partners, programme
 from crm.query.api.routes import status as status_routes
 from crm.query.figures_cache import FiguresCache
 from crm.query.freshness import FreshnessProbe
@@ -89,7 +89,14 @@ def create_app(settings: Settings, engine: AsyncEngine, token_store: TokenStore,
     app.state.tokens = token_store
     app.state.freshness = freshness
     app.state.figures = FiguresCache()
-    for router in (programme.router, partners.router, me.router, status_routes.router, dashboard.router):
+    for router in (
+        programme.router,
+        partners.router,
+        alert_controls.router,
+        me.router,
+        status_routes.router,
+        dashboard.router,
+    ):
         app.include_router(router)
     _add_error_handlers(app, settings.gateway_retry_after)
     app.add_middleware(FreshnessHeaders, probe=freshness)

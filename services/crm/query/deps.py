@@ -8,7 +8,7 @@ from fastapi import Depends, Header, HTTPException, Path, Query, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from crm.auth.principals import Principal, can_read
+from crm.auth.principals import Principal, can_read, can_write
 from crm.auth.tokens import TokenStore
 from crm.query.as_of import BadAsOf, parse_as_of
 from crm.query.figures_cache import FiguresCache
@@ -54,6 +54,20 @@ async def _readable_partner(
     if not can_read(principal, partner_id):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "this token may only read its own partner")
     return partner_id
+
+
+async def _writable_partner(
+    principal: CurrentPrincipal,
+    partner_id: Annotated[str, Path(pattern=PARTNER_ID_PATTERN, description="A partner id (lowercase slug)")],
+) -> str:
+    if not can_write(principal, partner_id):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "only a token of this partner may change it")
+    return partner_id
+
+
+def _engine(request: Request) -> AsyncEngine:
+    engine: AsyncEngine = request.app.state.engine
+    return engine
 
 
 async def _connection(request: Request) -> AsyncIterator[AsyncConnection]:
@@ -102,6 +116,9 @@ Figures = Annotated[FiguresCache, Depends(_figures)]
 Analyst = Annotated[Principal, Depends(_analyst)]
 ReadablePartner = Annotated[str, Depends(_readable_partner)]
 """The path's partner id, once the caller is known to be allowed to read it (else 401/403)."""
+WritablePartner = Annotated[str, Depends(_writable_partner)]
+"""The path's partner id, once the caller is known to be that partner (else 401/403)."""
+Database = Annotated[AsyncEngine, Depends(_engine)]
 Connection = Annotated[AsyncConnection, Depends(_connection)]
 CurrentFreshness = Annotated[Freshness, Depends(_freshness)]
 Output = Annotated[OutputFormat, Depends(_output_format)]

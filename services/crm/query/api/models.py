@@ -2,8 +2,9 @@
 
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 
 class Freshness(BaseModel):
@@ -138,6 +139,24 @@ class Alert(BaseModel):
     resolved_at: datetime | None
     acknowledged_at: datetime | None
     snoozed_until: datetime | None
+
+
+class SnoozeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    until: AwareDatetime = Field(description="No alert nor reminder for the pilot before this instant (RFC 3339)")
+
+
+class Snooze(BaseModel):
+    partner_id: str
+    pilot_id: str
+    snoozed_until: datetime
+
+
+class Acknowledgement(BaseModel):
+    alert_id: UUID
+    partner_id: str
+    acknowledged_at: datetime
 
 
 class SmePage(BaseModel):

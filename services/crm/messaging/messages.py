@@ -1,4 +1,4 @@
-"""What the projector receives from Kafka, free of any Kafka library type."""
+"""What a consumer receives from Kafka, free of any Kafka library type."""
 
 from dataclasses import dataclass
 

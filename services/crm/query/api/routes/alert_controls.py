@@ -1,0 +1,55 @@
+"""A partner's answers to its alerts: snooze a pilot until an instant, acknowledge an alert.
+
+The same writes as `crm alerts snooze` and `crm alerts ack` (`crm/alerts/controls.py`); the
+alerts service reads them at its next evaluation. A partner token changes its own partner only;
+an analyst token changes nothing (403), as CONTRACT.md's roles say.
+"""
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, HTTPException, Path, status
+
+from crm.alerts.controls import acknowledge_alert, snooze_pilot
+from crm.query.api.models import Acknowledgement, Problem, Snooze, SnoozeRequest
+from crm.query.deps import CurrentPrincipal, Database, WritablePartner
+
+router = APIRouter(tags=["alerts"])
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem, "description": "No token, or an unknown or revoked one"},
+    403: {"model": Problem, "description": "An analyst token, or another partner's token"},
+    422: {"model": Problem, "description": "A bad parameter or body"},
+}
+_PREFIX = "/v1/partners/{partner_id}"
+PilotId = Annotated[str, Path(min_length=1, max_length=128, description="The pilot id the partner chose")]
+
+
+@router.put(f"{_PREFIX}/pilots/{{pilot_id}}/snooze", response_model=Snooze, responses=_ERRORS, summary="Snooze a pilot")
+async def put_snooze(
+    partner_id: WritablePartner, pilot_id: PilotId, request: SnoozeRequest, principal: CurrentPrincipal, db: Database
+) -> Snooze:
+    """No alert nor reminder for the pilot before `until`; a later snooze replaces it."""
+    async with db.begin() as connection:
+        await snooze_pilot(connection, partner_id, pilot_id, request.until, by=f"token:{principal.token_id}")
+    return Snooze(partner_id=partner_id, pilot_id=pilot_id, snoozed_until=request.until)
+
+
+@router.post(
+    f"{_PREFIX}/alerts/{{alert_id}}/acknowledge",
+    response_model=Acknowledgement,
+    responses={**_ERRORS, 404: {"model": Problem, "description": "No such alert of this partner"}},
+    summary="Acknowledge an alert",
+)
+async def post_acknowledgement(
+    partner_id: WritablePartner, alert_id: UUID, principal: CurrentPrincipal, db: Database
+) -> Acknowledgement:
+    """No more reminders for that stall (it still resolves on activity or closing)."""
+    at = datetime.now(UTC)
+    by = f"token:{principal.token_id}"
+    async with db.begin() as connection:
+        found = await acknowledge_alert(connection, alert_id, at, by=by, partner_id=partner_id)
+    if not found:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alert {alert_id} of partner {partner_id}")
+    return Acknowledgement(alert_id=alert_id, partner_id=partner_id, acknowledged_at=at)
