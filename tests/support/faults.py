@@ -488,10 +488,12 @@ def wait_for(predicate: Any, timeout: float, what: str) -> None:
 
 def wait_alerts_caught_up(settings: Settings, timeout: float = 120) -> None:
     """Until the alerts service's consumer group has committed every event of the events topic."""
+    from crm.alerts.bootstrap import consumer_group
     from crm.query.freshness import KafkaConsumerLag
 
     async def lag() -> int | None:
-        probe = KafkaConsumerLag(settings.kafka_bootstrap or "", settings.events_topic, settings.alerts_group)
+        group = consumer_group(settings, "events")  # the alerts' plain consumer of crm.events
+        probe = KafkaConsumerLag(settings.kafka_bootstrap or "", settings.events_topic, group)
         try:
             return await probe.lag()
         finally:
