@@ -2,7 +2,7 @@
 naive projector that commits one transaction per event (baseline).
 
 - ceiling: plain aiokafka consumer + `decode_event`, nothing written;
-- subject: the real projector, `crm projector run` (Faust worker process, default batch settings
+- subject: the real projector, `crm projector run` (its own process, default batch settings
   unless CRM_PROJECTOR_BATCH_SIZE is set), from its first applied event to the last;
 - other: the rebuild path (aiokafka + the same store, the projector's batch size, in-process);
 - baseline: the same store and rules, one event per transaction (on a prefix of the topic: at a
@@ -50,7 +50,7 @@ async def projector_replay(context: BenchContext) -> BenchResult:
     count = len(messages)
 
     ceiling = await _raw_consume(settings)
-    subject = await _faust_projector(settings, await context.fresh_database(), count)
+    subject = await _projector_process(settings, await context.fresh_database(), count)
     batch = settings.projector_batch_size
     rebuild = await _replay_in_process(settings, await context.fresh_database(), batch=batch)
     baseline = await _replay_in_process(settings, await context.fresh_database(), batch=1, limit=naive_sample)
@@ -59,7 +59,7 @@ async def projector_replay(context: BenchContext) -> BenchResult:
         [
             Measurement("raw aiokafka consume + decode", "ceiling", ceiling[0], ceiling[1]),
             Measurement(
-                "projector (Faust worker)",
+                "projector (crm projector run)",
                 "subject",
                 subject[0],
                 subject[1],
@@ -154,7 +154,7 @@ async def _replay_in_process(
         await engine.dispose()
 
 
-async def _faust_projector(settings: Settings, database_url: str, count: int) -> tuple[int, float]:
+async def _projector_process(settings: Settings, database_url: str, count: int) -> tuple[int, float]:
     projector_settings = settings.model_copy(update={"database_url": database_url})
     engine = create_engine(database_url, pool_size=1)
     log_path = settings.state_dir / "logs" / "bench-projector.log"
@@ -169,7 +169,7 @@ async def _faust_projector(settings: Settings, database_url: str, count: int) ->
     try:
         service.start()
         first = 0
-        while first == 0:  # start-up (JVM-free, but Faust and the group join) is not throughput
+        while first == 0:  # start-up (imports, migrations check, the group join) is not throughput
             await asyncio.sleep(0.02)
             first = await applied()
             _check_alive(service, log_path)
