@@ -1,4 +1,4 @@
-"""Through the real parts: aiokafka → crm.events → Faust projector process → PostgreSQL."""
+"""Through the real parts: aiokafka → crm.events → projector process → PostgreSQL."""
 
 import asyncio
 import json

@@ -8,11 +8,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from sqlalchemy import text
 
 from crm.db.engine import create_engine
-from crm.infra.services import service_environment
+from crm.infra.services import ServiceProcess, service_environment
 from crm.projector.rebuild import rebuild_projections
 from crm.projector.status import projector_status, prometheus_text
 from crm.settings import Settings
@@ -31,7 +33,7 @@ from tests.support.reference import reference_models
 pytestmark = pytest.mark.infra
 
 
-ASSIGNED = "app consumers id"  # Faust logs it for each generation of the group it takes part in
+ASSIGNED = "batch_consumer.partitions_assigned"  # logged by a worker each time the group gives it partitions
 
 
 async def wait_for_log(path: Path, line: str, count: int, timeout: float = 60) -> None:
@@ -132,6 +134,62 @@ async def test_dead_letters_are_listed_and_replayed_once(isolated: Settings, tmp
         assert "would send 2 dead letters back" in again.stdout  # only the re-parked ones, not the first three
     models = await read_models(isolated)
     assert list(models["smes"]) == [("tehnopol", "sme-fixed")]
+
+
+async def test_a_batch_it_cannot_handle_makes_the_projector_exit_1_and_nothing_past_it_is_committed(
+    isolated: Settings, tmp_path: Path
+) -> None:
+    bootstrap = isolated.kafka_bootstrap or ""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    log_path = tmp_path / "projector.log"
+    service = projector(isolated, log_path)
+    try:
+        # The dead-letter topic refuses anything over 1 KiB, so an undecodable message of 4 KiB
+        # can be parked neither whole nor truncated (64 KiB): its batch cannot be handled.
+        await _set_topic_config(admin, isolated.dlq_topic, {"max.message.bytes": "1024"})
+        valid = json.dumps(envelope("SMESelected", sme_id="sme-before")).encode()
+        await producer.send_and_wait(isolated.events_topic, valid, key=b"tehnopol/x", partition=0)
+        service.start()
+        assert await wait_until_applied(isolated, 1) == 1
+        poison = await producer.send_and_wait(isolated.events_topic, b"{" * 4096, key=b"tehnopol/x", partition=0)
+
+        code = await _exit_code(service)
+        assert code == 1, f"exit code {code}: {log_path.read_text()[-2000:]}"
+        log = log_path.read_text()
+        assert "batch_consumer.handler_failed" in log and "projector.exiting" in log
+        committed = await admin.list_consumer_group_offsets(
+            isolated.projector_group, partitions=[TopicPartition(isolated.events_topic, 0)]
+        )
+        assert committed[TopicPartition(isolated.events_topic, 0)].offset == poison.offset  # not past it
+
+        await _set_topic_config(admin, isolated.dlq_topic, {"max.message.bytes": str(4 * 1024 * 1024)})
+        after = json.dumps(envelope("SMESelected", sme_id="sme-after")).encode()
+        await producer.send_and_wait(isolated.events_topic, after, key=b"tehnopol/x", partition=0)
+        service.start()  # the cause fixed: the poison is parked and what follows it applied
+        assert await wait_until_applied(isolated, 2) == 2
+        assert await asyncio.to_thread(_dlq_listing, isolated, 1)
+    finally:
+        await producer.stop()
+        await admin.close()
+        stopped = service.stop()
+    assert stopped == 0, "SIGTERM is a clean stop"
+
+
+async def _set_topic_config(admin: AIOKafkaAdminClient, topic: str, configs: dict[str, str]) -> None:
+    await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic, configs=configs)])
+
+
+async def _exit_code(service: ServiceProcess, timeout: float = 60) -> int | None:
+    """The service's exit code once it has ended by itself (None if it still runs at the deadline)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        code = service.exit_code()
+        if code is not None or asyncio.get_running_loop().time() > deadline:
+            return code
+        await asyncio.sleep(0.1)
 
 
 def _dlq_listing(settings: Settings, count: int) -> list[dict[str, object]]:

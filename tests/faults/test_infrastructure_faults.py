@@ -17,7 +17,7 @@ from tests.support.faults import (
 )
 from tests.support.histories import history
 
-RECOVERY_STARTS = "[^---Recovery]: Starting..."
+JOINING = "batch_consumer.joining"
 
 
 def test_kafka_restarted_under_load(stack: FaultStack, tmp_path: Path) -> None:
@@ -124,9 +124,9 @@ def test_two_projectors_one_sigkilled_during_a_rebalance(stack: FaultStack, tmp_
             load.wait_for_acknowledged(len(events) // 4)
             running.wait_until_projecting()
             second = running.add("projector-2", ["projector", "run"])  # joining: the group rebalances
-            # Faust logs "Recovery: Starting" as the joiner sends its JoinGroup; it is assigned
-            # partitions only once the first worker has revoked its own and rejoined.
-            wait_for(lambda: RECOVERY_STARTS in second.log_path.read_text(errors="replace"), 90, "the join")
+            # The joiner logs "batch_consumer.joining" as it starts its JoinGroup; it is assigned
+            # partitions only once the first worker has finished its batch, revoked and rejoined.
+            wait_for(lambda: JOINING in second.log_path.read_text(errors="replace"), 90, "the join")
             running.services["projector"].kill()  # SIGKILL the first worker mid-rebalance
             load.wait_for_acknowledged(len(events) // 2)
             running.wait_until_projecting()  # the survivor took everything over

@@ -13,14 +13,14 @@ class MessageSizeTooLargeError(Exception):
 
 
 class ProducerWithALimit:
-    """A fake of Faust's producer that refuses values over `limit` bytes, like a broker would."""
+    """A fake of aiokafka's producer (the slice we use) refusing values over `limit` bytes, as a broker would."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.sent: list[tuple[str, bytes | None, bytes | None, dict[str, bytes]]] = []
 
     async def send_and_wait(
-        self, topic: str, key: bytes | None, value: bytes | None, partition: Any, timestamp: Any, headers: Any
+        self, topic: str, value: bytes | None = None, key: bytes | None = None, *, headers: Any = None
     ) -> None:
         if value is not None and len(value) > self.limit:
             raise RuntimeError(f"Error while sending: {MessageSizeTooLargeError('too large')!r}")
@@ -50,7 +50,7 @@ async def test_a_message_too_large_to_park_whole_is_parked_truncated_and_flagged
 
 async def test_other_producer_errors_are_not_swallowed() -> None:
     class Down(ProducerWithALimit):
-        async def send_and_wait(self, *args: Any) -> None:
+        async def send_and_wait(self, *args: Any, **kwargs: Any) -> None:
             raise ConnectionError("broker away")
 
     with pytest.raises(ConnectionError):

@@ -36,7 +36,7 @@ def projector_run() -> None:
     """Run a projector worker (needs CRM_KAFKA_BOOTSTRAP and CRM_DATABASE_URL)."""
     from crm.projector.bootstrap import run_projector
 
-    run_projector(Settings())
+    raise typer.Exit(run_projector(Settings()))
 
 
 @db_app.command("upgrade")

@@ -62,7 +62,7 @@ class BatchConsumer:
         self._batch_size = batch_size
         self._batch_seconds = batch_seconds
         self._session_timeout = session_timeout
-        self._client_id = client_id or group_id
+        self.client_id = client_id or group_id
         self._stopping = asyncio.Event()
         # Held while a batch is handled and committed; a revocation waits for it.
         self._handling = asyncio.Lock()
@@ -78,7 +78,7 @@ class BatchConsumer:
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self._bootstrap,
             group_id=self.group_id,
-            client_id=self._client_id,
+            client_id=self.client_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             isolation_level="read_uncommitted",  # as the projector read before: the gateway does not use transactions
@@ -90,7 +90,7 @@ class BatchConsumer:
             max_partition_fetch_bytes=4 * 1024 * 1024,
         )
         consumer.subscribe([self.topic], listener=_FinishBatchBeforeRevoke(self))
-        log.info("batch_consumer.joining", topic=self.topic, group=self.group_id, client_id=self._client_id)
+        log.info("batch_consumer.joining", topic=self.topic, group=self.group_id, client_id=self.client_id)
         await consumer.start()
         try:
             while not self._stopping.is_set():
@@ -179,11 +179,11 @@ class BatchConsumer:
 
     async def _revoked(self, revoked: set[TopicPartition]) -> None:
         if revoked:  # (the first join revokes nothing)
-            log.info("batch_consumer.revoking", client_id=self._client_id, partitions=_numbers(revoked))
+            log.info("batch_consumer.revoking", client_id=self.client_id, partitions=_numbers(revoked))
         async with self._handling:  # the batch being handled is finished and committed first
             self._assignment += 1
         if revoked:
-            log.info("batch_consumer.partitions_revoked", client_id=self._client_id, partitions=_numbers(revoked))
+            log.info("batch_consumer.partitions_revoked", client_id=self.client_id, partitions=_numbers(revoked))
 
 
 class _FinishBatchBeforeRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -196,7 +196,7 @@ class _FinishBatchBeforeRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         log.info(
             "batch_consumer.partitions_assigned",
-            client_id=self._consumer._client_id,
+            client_id=self._consumer.client_id,
             topic=self._consumer.topic,
             group=self._consumer.group_id,
             partitions=_numbers(assigned),

@@ -1,64 +1,78 @@
-"""Composition root of the projector: settings in, a runnable Faust worker out."""
+"""Composition root of the projector: settings in, a running consumer of `crm.events` out."""
 
 import asyncio
+import signal
 from collections.abc import Sequence
 
-import faust
 import structlog
+from aiokafka import AIOKafkaProducer
 
 from crm.db.engine import create_engine
 from crm.db.migrate import upgrade_database
 from crm.infra.errors import InfrastructureError
 from crm.logs import configure_logging
+from crm.messaging.batch_consumer import BatchConsumer, HandlerFailed
 from crm.messaging.messages import ReceivedMessage
 from crm.messaging.topic_admin import contract_topics, ensure_topics
-from crm.projector.agents import register_project_events
-from crm.projector.app import create_app
 from crm.projector.batches import project_batch
-from crm.projector.dead_letters import KafkaDeadLetters
+from crm.projector.dead_letters import PRODUCER_MAX_REQUEST_BYTES, KafkaDeadLetters
 from crm.projector.store import PostgresReadModels
 from crm.settings import Settings
 
 log = structlog.get_logger(__name__)
 
 
-def build_projector(settings: Settings) -> faust.App:
-    """Wire the app, its topic, the read-model store and the dead-letter sink. No I/O yet."""
+async def serve_projector(settings: Settings) -> None:
+    """Project `crm.events` into the read models until SIGINT/SIGTERM. Raises `HandlerFailed`."""
     if not settings.kafka_bootstrap or not settings.database_url:
         raise InfrastructureError("The projector needs CRM_KAFKA_BOOTSTRAP and CRM_DATABASE_URL.")
-    (settings.state_dir / "faust").mkdir(parents=True, exist_ok=True)
-    app = create_app(settings, settings.kafka_bootstrap)
-    events = app.topic(settings.events_topic, key_serializer="raw", value_serializer="raw")
-    store = PostgresReadModels(create_engine(settings.database_url))
-    dead_letters = KafkaDeadLetters(app.producer, settings.dlq_topic, consumer_name=settings.projector_group)
+    engine = create_engine(settings.database_url)
+    store = PostgresReadModels(engine)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        max_request_size=PRODUCER_MAX_REQUEST_BYTES,
+    )
+    dead_letters = KafkaDeadLetters(producer, settings.dlq_topic, consumer_name=settings.projector_group)
 
     async def handle_batch(messages: Sequence[ReceivedMessage]) -> None:
         await project_batch(messages, store, dead_letters)
 
-    register_project_events(
-        app,
-        events,
+    consumer = BatchConsumer(
+        settings.kafka_bootstrap,
+        settings.events_topic,
+        settings.projector_group,
         handle_batch,
         batch_size=settings.projector_batch_size,
         batch_seconds=settings.projector_batch_seconds,
+        session_timeout=settings.projector_session_timeout,
+        client_id=settings.projector_group,
     )
-    return app
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, consumer.stop)
+    await producer.start()
+    try:
+        log.info("projector.starting", topic=settings.events_topic, group=settings.projector_group)
+        await consumer.run()
+    finally:
+        await producer.stop()
+        await engine.dispose()
 
 
-def run_projector(settings: Settings) -> None:
-    """Prepare topics and schema, then run the worker until SIGINT/SIGTERM."""
+def run_projector(settings: Settings) -> int:
+    """Prepare topics and schema, then project until SIGINT/SIGTERM. The process's exit code:
+    0 after a clean stop, 1 when a batch could not be handled (so a supervisor sees it died)."""
     configure_logging(settings.log_level, settings.log_format)
     if not settings.kafka_bootstrap or not settings.database_url:
         raise InfrastructureError("The projector needs CRM_KAFKA_BOOTSTRAP and CRM_DATABASE_URL.")
     asyncio.run(ensure_topics(settings.kafka_bootstrap, contract_topics(settings)))
     upgrade_database(settings.database_url)
-    asyncio.set_event_loop(asyncio.new_event_loop())
-    app = build_projector(settings)
-    log.info("projector.starting", topic=settings.events_topic, group=settings.projector_group)
-    worker = faust.Worker(
-        app,
-        loglevel=settings.log_level if settings.log_level != "warning" else "warn",
-        override_logging=False,
-        quiet=True,
-    )
-    worker.execute_from_commandline()
+    try:
+        asyncio.run(serve_projector(settings))
+    except HandlerFailed as failure:
+        log.error("projector.exiting", reason=str(failure), exit_code=1)
+        return 1
+    log.info("projector.stopped", exit_code=0)
+    return 0

@@ -7,17 +7,22 @@ from crm.messaging.messages import ReceivedMessage
 
 
 class Producer(Protocol):
-    """The slice of Faust's producer we use (positional, as Faust defines it)."""
+    """The slice of aiokafka's AIOKafkaProducer we use."""
 
     async def send_and_wait(
         self,
         topic: str,
-        key: bytes | None,
-        value: bytes | None,
-        partition: int | None,
-        timestamp: float | None,
-        headers: Any,
+        value: bytes | None = None,
+        key: bytes | None = None,
+        *,
+        headers: Any = None,
     ) -> Any: ...
+
+
+# aiokafka's producer refuses requests over 1 MiB by default, but a message on the events topic
+# may be as large as the broker allows (the embedded one: 2 MiB): parking such a message on the
+# DLQ must not be refused on our side. The broker's own limit still applies (see below).
+PRODUCER_MAX_REQUEST_BYTES = 4 * 1024 * 1024
 
 
 # Kept of a message too large to be parked whole: enough to see what it was.
@@ -25,8 +30,8 @@ TRUNCATED_BYTES = 64 * 1024
 
 
 def _too_large(error: BaseException) -> bool:
-    # aiokafka's MessageSizeTooLargeError, raised by the client or returned by the broker, reaches
-    # us wrapped by Faust (ProducerSendError); the name is what survives every wrapping.
+    # aiokafka's MessageSizeTooLargeError, raised by the client or returned by the broker; matched
+    # by name, which survives any wrapping on the way.
     return "MessageSizeTooLarge" in f"{type(error).__name__} {error!r}"
 
 
@@ -53,7 +58,7 @@ class KafkaDeadLetters:
             ("dlq.parked_at", datetime.now(UTC).isoformat().replace("+00:00", "Z").encode()),
         ]
         try:
-            await self._producer.send_and_wait(self._topic, message.key, message.value, None, None, headers)
+            await self._producer.send_and_wait(self._topic, message.value, message.key, headers=headers)
         except Exception as error:
             if not _too_large(error) or message.value is None:
                 raise
@@ -62,4 +67,4 @@ class KafkaDeadLetters:
                 ("dlq.truncated", str(len(message.value)).encode()),
             ]
             value = message.value[:TRUNCATED_BYTES]
-            await self._producer.send_and_wait(self._topic, message.key, value, None, None, truncated)
+            await self._producer.send_and_wait(self._topic, value, message.key, headers=truncated)
