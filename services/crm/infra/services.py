@@ -50,7 +50,7 @@ class ServiceProcess:
         return self._process is not None and self._process.poll() is None
 
     def exit_code(self) -> int | None:
-        """The status the process exited with; None while it runs (or was never started)."""
+        """The exit status once the process has ended by itself; None while it runs (or never ran)."""
         return None if self._process is None else self._process.poll()
 
     def kill(self) -> None:
@@ -60,12 +60,14 @@ class ServiceProcess:
             self._process.wait()
             self._process = None
 
-    def stop(self, timeout: float = 20.0) -> None:
+    def stop(self, timeout: float = 20.0) -> int | None:
+        """SIGTERM, then SIGKILL after `timeout` seconds. Returns the exit code (None: not running)."""
         if self._process is None:
-            return
+            return None
         code = stop_process(self._process, signal.SIGTERM, timeout)
         log.info("service.stopped", service=self.name, exit_code=code)
         self._process = None
+        return code
 
     def __enter__(self) -> "ServiceProcess":
         return self.start()

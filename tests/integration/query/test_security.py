@@ -1,7 +1,9 @@
 """Security of the query API, with the routes taken from the app itself (a new endpoint is covered
 without editing this file): a partner token never sees another partner's data in JSON, CSV or the
-dashboard; the API has no write surface; an SQL-injection string in any parameter of any endpoint
-gets a 4xx or the same answer as without it, never a 5xx, and leaves the database as it was.
+dashboard; the only writes (a partner's snooze and acknowledgement) refuse analysts and other
+partners and change nothing when refused, and no other route takes a write method; an
+SQL-injection string in any parameter of any endpoint gets a 4xx or the same answer as without it
+(a write: the string stored as plain data), never a 5xx, and leaves the database as it was.
 
 Cross-partner refusal of the partner-path endpoints (403 in JSON and CSV) is also in
 `test_query_api.py`; this file adds what an enumeration of the app gives: every route, every
@@ -39,7 +41,15 @@ PATH_VALUES = {
     "partner_id": {OWN: OWN, OTHER: OTHER},
     "sme_id": {OWN: "ee-own", OTHER: "si-secret"},
     "name": {OWN: "dashboard.js", OTHER: "dashboard.js"},  # the dashboard's static files
+    "pilot_id": {OWN: "ee-own-p", OTHER: "ee-own-p"},  # the same id under the other partner's path
+    "alert_id": {OWN: "00000000-0000-4000-8000-000000000000", OTHER: "00000000-0000-4000-8000-000000000000"},
 }
+# The partner's own answers to its alerts (alert_controls.py): the API's only writes.
+PARTNER_WRITES = {
+    ("PUT", "/v1/partners/{partner_id}/pilots/{pilot_id}/snooze"),
+    ("POST", "/v1/partners/{partner_id}/alerts/{alert_id}/acknowledge"),
+}
+WRITE_BODIES = {"PUT": {"until": "2030-01-01T00:00:00Z"}}
 ANALYSTS_ONLY = {"/v1/programme/kpis"}  # programme-wide: every partner's figures
 OUTPUTS: list[dict[str, Any]] = [{}, {"params": {"format": "csv"}}, {"headers": {"Accept": "text/csv"}}]
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
@@ -167,7 +177,10 @@ async def test_a_partner_token_never_reads_another_partners_data_on_any_route(is
         seen_by_analyst = ""
         for route in get_routes(api):
             per_partner = "partner_id" in route.parameters
-            for method in WRITE_METHODS:  # the query API writes nothing, for nobody
+            for method in WRITE_METHODS:
+                if (method, route.path) in PARTNER_WRITES:  # only the path's own partner may write
+                    await _refused_write(api, method, route)
+                    continue
                 response = await api.client.request(method, path_for(route, OWN), headers=api.auth(api.partner_token))
                 assert response.status_code == 405, (method, route.path, response.status_code)
             if "GET" not in route.methods:
@@ -186,6 +199,23 @@ async def test_a_partner_token_never_reads_another_partners_data_on_any_route(is
                 seen_by_analyst += analyst.text
         # The markers are reachable (an analyst sees them all), so the checks above can fail.
         assert [secret for secret in SECRETS if secret not in seen_by_analyst] == []
+
+
+async def _refused_write(api: QueryApi, method: str, route: ServedRoute) -> None:
+    """Another partner's token and an analyst's get 403, no token 401; none of them changes a row."""
+    before = await _row_counts(api.settings)
+    body = WRITE_BODIES.get(method)
+    callers = [
+        (path_for(route, OTHER), api.auth(api.partner_token), 403),
+        (path_for(route, OWN), api.auth(api.other_partner_token), 403),
+        (path_for(route, OWN), api.auth(api.analyst_token), 403),
+        (path_for(route, OWN), {}, 401),
+    ]
+    for path, headers, expected in callers:
+        response = await api.client.request(method, path, json=body, headers=headers)
+        assert response.status_code == expected, (method, path, response.status_code, response.text[:300])
+        assert response.json()["detail"] and leaked(response) == []
+    assert await _row_counts(api.settings) == before, f"a refused {method} {route.path} changed the database"
 
 
 async def test_the_dashboard_is_the_same_static_page_for_every_caller(isolated: Settings) -> None:
@@ -247,8 +277,10 @@ async def test_injection_strings_in_every_parameter_of_every_endpoint_are_harmle
         before = await _row_counts(isolated)
         assert before["smes"] and before["alerts"] and before["api_tokens"]
         for template, method, parameter in parameters:
+            writes = method.upper() != "GET"  # a partner write: attacked with that partner's token
             for attack in INJECTIONS:
-                path, params, headers = _fill(template), {}, dict(api.auth(api.analyst_token))
+                token = api.partner_token if writes else api.analyst_token
+                path, params, headers = _fill(template), {}, dict(api.auth(token))
                 if parameter["in"] == "path":
                     path = template.replace(f"{{{parameter['name']}}}", quote(attack, safe=""))
                     path = _fill(path)
@@ -258,11 +290,17 @@ async def test_injection_strings_in_every_parameter_of_every_endpoint_are_harmle
                     if "\x00" in attack:
                         continue  # httpx refuses a NUL in a header before sending
                     headers[parameter["name"]] = attack
-                response = await api.client.request(method.upper(), path, params=params, headers=headers)
+                body = WRITE_BODIES.get(method.upper())
+                response = await api.client.request(method.upper(), path, params=params, headers=headers, json=body)
                 statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
                 where = (method, template, parameter["name"], attack)
-                assert response.status_code in (200, 400, 404, 422), (*where, response.status_code, response.text[:300])
-                if response.status_code == 200:  # accepted: then it changed nothing of the answer
+                allowed = (
+                    (200, 400, 404, 422, 403) if writes and parameter["name"] == "partner_id" else (200, 400, 404, 422)
+                )
+                assert response.status_code in allowed, (*where, response.status_code, response.text[:300])
+                if response.status_code == 200 and writes:  # stored, as the plain string it was
+                    assert response.json()[parameter["name"]] == attack, where
+                elif response.status_code == 200:  # accepted: then it changed nothing of the answer
                     plain = await api.client.request(
                         method.upper(), _fill(template), headers=api.auth(api.analyst_token)
                     )

@@ -12,6 +12,7 @@ from uuid import UUID
 from fastapi import APIRouter, HTTPException, Path, status
 
 from crm.alerts.controls import acknowledge_alert, snooze_pilot
+from crm.contract.fields import IDENTIFIER_PATTERN
 from crm.query.api.models import Acknowledgement, Problem, Snooze, SnoozeRequest
 from crm.query.deps import CurrentPrincipal, Database, WritablePartner
 
@@ -23,7 +24,10 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"model": Problem, "description": "A bad parameter or body"},
 }
 _PREFIX = "/v1/partners/{partner_id}"
-PilotId = Annotated[str, Path(min_length=1, max_length=128, description="The pilot id the partner chose")]
+PilotId = Annotated[
+    str,
+    Path(pattern=IDENTIFIER_PATTERN, max_length=128, description="The pilot id the partner chose (as in its events)"),
+]
 
 
 @router.put(f"{_PREFIX}/pilots/{{pilot_id}}/snooze", response_model=Snooze, responses=_ERRORS, summary="Snooze a pilot")
