@@ -5,13 +5,14 @@ BIN    := $(VENV)/bin
 # Reinstall whenever the declared or pinned dependencies change.
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt 2>/dev/null | sha1sum | cut -c1-12)
 
-.PHONY: help install system-deps browser-deps kafka-jars test test-unit test-faults demo up lint typecheck schemas lock clean bench bench-quick bench-gateway
+.PHONY: help install system-deps browser-deps kafka-jars test test-unit test-faults test-faults-long demo up lint typecheck schemas lock clean bench bench-quick bench-gateway
 
 help:
 	@echo "make demo       set up, run the pipeline on the embedded defaults, print the report"
 	@echo "make test       set up, run every test (real Kafka and PostgreSQL)"
 	@echo "make test-unit  the fast tests that need no servers"
 	@echo "make test-faults  the fault suite: kills, restarts, outages and hostile input under load (minutes)"
+	@echo "make test-faults-long  every fault, round after round, under load for CRM_FAULTS_MINUTES (default 20)"
 	@echo "make up         the whole stack in the foreground until Ctrl-C"
 	@echo "make lint       ruff and mypy"
 	@echo "make bench      every benchmark, one table, bench/results/<date>.json (under 20 minutes)"
@@ -53,6 +54,11 @@ test-faults: install
 	rm -f .crm/faults/last-run.jsonl
 	$(BIN)/pytest -q tests/faults
 	@cat .crm/faults/last-run.jsonl
+
+# Not in CI: the faults of the suite, one after another round after round, for CRM_FAULTS_MINUTES.
+test-faults-long: install
+	$(BIN)/pytest -q tests/faults/long_run.py
+	@tail -1 .crm/faults/last-run.jsonl
 
 demo: install
 	$(BIN)/crm demo
