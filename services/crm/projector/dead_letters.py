@@ -41,6 +41,10 @@ class KafkaDeadLetters:
     A message too large to be parked whole (its bytes plus our headers over a producer or broker
     limit) is parked truncated, flagged with `dlq.truncated` (its original size): an unparkable
     message must not stop the consumer, and every event behind it, for good.
+
+    Nothing here dedupes: a message handed over twice (its batch re-read after a crash, a failed
+    batch or a lost commit) is parked twice, both copies naming the same `dlq.source.*` partition
+    and offset.
     """
 
     def __init__(self, producer: Producer, topic: str, consumer_name: str) -> None:
