@@ -22,7 +22,7 @@ from typing import Any
 
 from bench.gateway import meeting, partner_token
 from bench.harness import BenchContext, benchmark
-from bench.http_load import ConnectionPool, get, post_events, wait_ready
+from bench.http_load import ConnectionPool, get, open_loop, post_events, wait_ready
 from bench.report import Row, Target
 from bench.stats import StepOutcome, lag_is_bounded, latency_summary, rate_ramp
 from crm.infra.processes import free_port
@@ -114,15 +114,7 @@ async def run_step(endpoints: Endpoints, rate: float, seconds: float, label: str
         if sme_id is not None and status == 202:
             freshness[i] = await visible_after(endpoints, sme_id, acknowledged)
 
-    start = time.perf_counter() + 0.05
-    tasks = []
-    for i in range(count):
-        due = start + i / rate
-        delay = due - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(send(i, due)))
-    await asyncio.gather(*tasks)
+    start = await open_loop(count, rate, send)
     accepted = statuses.get(202, 0) / max(finished - start, 1e-9)
     seen = [value for _, value in sorted(freshness.items()) if value is not None]
     outcome = StepOutcome(rate, accepted, seen, sum(1 for v in freshness.values() if v is None))

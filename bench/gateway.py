@@ -15,7 +15,7 @@ import uuid
 from typing import Any
 
 from bench.harness import BenchContext, benchmark
-from bench.http_load import ConnectionPool, cpu_seconds, post_events, wait_ready
+from bench.http_load import ConnectionPool, cpu_seconds, open_loop, post_events, wait_ready
 from bench.replay_source import replay_topic
 from bench.report import Reference, Row, Target
 from bench.stats import latency_summary
@@ -104,15 +104,7 @@ async def fixed_rate(port: int, batch: list[bytes], rate: float, seconds: float,
 
     async with ConnectionPool(port, connections) as pool:
         total = min(int(rate * seconds), MAX_REQUESTS_PER_PHASE)
-        start = time.perf_counter() + 0.05
-        tasks = []
-        for i in range(total):
-            due = start + i / rate
-            delay = due - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(pool, i, due)))
-        await asyncio.gather(*tasks)
+        await open_loop(total, rate, lambda i, due: one(pool, i, due))
     return latency_summary(latencies) | {"rate": rate, "statuses": statuses}
 
 

@@ -9,6 +9,7 @@ import contextlib
 import json
 import os
 import time
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,22 @@ class ConnectionPool:
             raise
         self._idle.put_nowait(connection)
         return status
+
+
+async def open_loop(total: int, rate: float, send: Callable[[int, float], Coroutine[Any, Any, None]]) -> float:
+    """Start `send(i, due)` for i in range(total), one every 1/rate s from now, whether or not the
+    earlier ones have finished (open loop: a slow server does not slow the offered rate). Returns,
+    once every one has finished, the instant the first was due (`time.perf_counter()`)."""
+    start = time.perf_counter() + 0.05
+    tasks: list[asyncio.Task[None]] = []
+    for i in range(total):
+        due = start + i / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(send(i, due)))
+    await asyncio.gather(*tasks)
+    return start
 
 
 async def wait_ready(port: int, path: str, alive: Any, timeout: float = 60.0) -> None:
