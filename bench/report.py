@@ -146,14 +146,7 @@ def table(rows: Sequence[Row], title: str) -> Table:
         verdict = row.verdict()
         out.add_row(
             row.group if row.group != previous else "",
-            row.figure,
-            _number(row.value),
-            row.unit,
-            _reference_text(row.ceiling),
-            _ratio_text(row.vs_ceiling),
-            _reference_text(row.baseline),
-            _ratio_text(row.vs_baseline),
-            "; ".join(t.describe(row.unit) for t in row.targets) or "-",
+            *_figure_cells(row),
             {True: "[green]met[/]", False: "[red]NOT met[/]", None: "-"}[verdict],
             row.note,
         )
@@ -161,24 +154,26 @@ def table(rows: Sequence[Row], title: str) -> Table:
     return out
 
 
+def _figure_cells(row: Row) -> list[str]:
+    """The columns from figure to target, as both the terminal and the Markdown table show them."""
+    return [
+        row.figure,
+        _number(row.value),
+        row.unit,
+        _reference_text(row.ceiling),
+        _ratio_text(row.vs_ceiling),
+        _reference_text(row.baseline),
+        _ratio_text(row.vs_baseline),
+        "; ".join(t.describe(row.unit) for t in row.targets) or "-",
+    ]
+
+
 def markdown(rows: Sequence[Row]) -> str:
     """The same table as Markdown, for docs/benchmarks.md."""
     head = "| benchmark | figure | value | unit | ceiling | x ceiling | baseline | x baseline | target | met | note |"
     lines = [head, "|" + "---|" * 11]
     for row in rows:
-        cells = [
-            row.group,
-            row.figure,
-            _number(row.value),
-            row.unit,
-            _reference_text(row.ceiling),
-            _ratio_text(row.vs_ceiling),
-            _reference_text(row.baseline),
-            _ratio_text(row.vs_baseline),
-            "; ".join(t.describe(row.unit) for t in row.targets) or "-",
-            verdict_text(row.verdict()),
-            row.note.replace("|", "/"),
-        ]
+        cells = [row.group, *_figure_cells(row), verdict_text(row.verdict()), row.note.replace("|", "/")]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
