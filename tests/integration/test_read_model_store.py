@@ -16,7 +16,7 @@ from crm.contract.decoding import decode_event
 from crm.contract.events import DomainEvent
 from crm.db.engine import create_engine
 from crm.db.tables import READ_MODEL_TABLES, applied_events, sme_timeline
-from crm.projector.ports import DecodedEvent
+from crm.projector.ports import DecodedEvent, UnstorableEvents
 from crm.projector.store import PostgresReadModels
 from crm.read_models.figures import partner_funnel, programme_kpis
 from crm.settings import Settings
@@ -53,9 +53,9 @@ def without_progress(kpis: dict[str, object]) -> dict[str, object]:
 async def test_events_are_applied_once_with_their_tracking_record(engine: AsyncEngine) -> None:
     store = PostgresReadModels(engine)
     events = [DecodedEvent(decode_event(json.dumps(envelope(t))), 0, i) for i, t in enumerate(sorted(EXAMPLES))]
-    assert await store.apply(events) == len(events)
-    assert await store.apply(events) == 0  # redelivery
-    assert await store.apply([events[0], events[0]]) == 0  # duplicates inside one batch
+    assert (await store.apply(events)).applied == len(events)
+    assert (await store.apply(events)).applied == 0  # redelivery
+    assert (await store.apply([events[0], events[0]])).applied == 0  # duplicates inside one batch
     async with engine.connect() as connection:
         timeline = await connection.scalar(select(func.count()).select_from(sme_timeline))
         tracked = await connection.scalar(select(func.count()).select_from(applied_events))
@@ -130,3 +130,53 @@ async def test_any_permutation_with_duplicates_gives_the_same_read_models_in_pos
     async with engine.connect() as connection:
         assert await models_in_database(connection) == reference_models(events)
         assert await connection.scalar(select(func.count()).select_from(sme_timeline)) == len(events)
+
+
+def _event(event_type: str, payload: dict[str, object] | None = None, **overrides: object) -> DomainEvent:
+    return decode_event(json.dumps(envelope(event_type, payload, **overrides)))
+
+
+async def test_another_partners_event_with_the_same_id_hides_nothing(engine: AsyncEngine) -> None:
+    # Finding 2: ids were global, so partner B's event claimed A's id and A's was never applied.
+    store = PostgresReadModels(engine)
+    shared_id = "6f1d2c3b-4a59-4e8d-9c7b-1a2b3c4d5e6f"
+    theirs = _event("SMESelected", partner_id="business-tampere", sme_id="b-1", event_id=shared_id)
+    ours = _event("SMESelected", partner_id="tehnopol", sme_id="a-1", event_id=shared_id)
+    assert (await store.apply(decoded([theirs]))).applied == 1
+    result = await store.apply([DecodedEvent(ours, 0, 1)])
+    assert (result.applied, result.conflicts) == (1, [])
+    async with engine.connect() as connection:
+        smes = (await connection.execute(text("SELECT partner_id, sme_id FROM smes ORDER BY 1"))).all()
+    assert [tuple(row) for row in smes] == [("business-tampere", "b-1"), ("tehnopol", "a-1")]
+
+
+@pytest.mark.parametrize("batching", ["one batch", "two batches"])
+async def test_a_reused_id_with_other_content_is_refused_and_the_first_copy_stays(
+    engine: AsyncEngine, batching: str
+) -> None:
+    # Finding 3: which copy won depended on batching (first across batches, last inside one).
+    store = PostgresReadModels(engine)
+    reused_id = "0b7c4a2e-9d3f-4c1a-8e5b-7f6a5b4c3d2e"
+    first = DecodedEvent(_event("SMESelected", sme_id="sme-first", event_id=reused_id), 0, 0)
+    reused = DecodedEvent(_event("SMESelected", sme_id="sme-second", event_id=reused_id), 0, 1)
+    resent = DecodedEvent(first.event, 0, 2)
+    if batching == "one batch":
+        results = [await store.apply([first, reused, resent])]
+    else:
+        results = [await store.apply([first]), await store.apply([reused, resent])]
+    assert sum(r.applied for r in results) == 1
+    conflicts = [c for r in results for c in r.conflicts]
+    assert [c.item.offset for c in conflicts] == [1]  # the identical re-send is a plain duplicate
+    assert "already applied with other content" in conflicts[0].reason
+    async with engine.connect() as connection:
+        assert await connection.scalar(text("SELECT string_agg(sme_id, ',') FROM smes")) == "sme-first"
+
+
+async def test_a_value_the_database_cannot_hold_is_refused_as_unstorable(engine: AsyncEngine) -> None:
+    # What the contract cannot rule out (a database-side limit) must surface as UnstorableEvents,
+    # not as a failure the projector would retry forever. A CHECK stands in for such a limit.
+    store = PostgresReadModels(engine)
+    async with engine.begin() as connection:
+        await connection.exec_driver_sql("ALTER TABLE smes ADD CONSTRAINT short_names CHECK (length(name) < 30)")
+    with pytest.raises(UnstorableEvents, match="SQLSTATE 23514"):
+        await store.apply(decoded([_event("SMESelected", {**EXAMPLES["SMESelected"], "name": "x" * 40})]))

@@ -159,3 +159,13 @@ def test_non_json_or_non_objects_are_refused(raw: bytes) -> None:
     with pytest.raises(InvalidEvents) as refused:
         decode_event(raw)
     assert refused.value.problems
+
+
+@pytest.mark.parametrize(
+    ("event_type", "field"),
+    [("SMESelected", "name"), ("MeetingHeld", "counterpart"), ("MeetingHeld", "notes"), ("PilotUpdated", "note")],
+)
+def test_a_nul_character_is_refused_in_every_text_field(event_type: str, field: str) -> None:
+    # PostgreSQL cannot store U+0000 in text or JSON: accepted, it stopped the projector for everyone.
+    payload = {**EXAMPLES[event_type], field: "nul\u0000byte"}
+    assert problems_of([envelope(event_type, payload)]) == [(0, f"payload.{field}")]

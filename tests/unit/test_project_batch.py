@@ -1,28 +1,38 @@
 """Batch handling with hand-written fakes of the ports (no Kafka, no PostgreSQL)."""
 
+import asyncio
 import json
 from collections.abc import Sequence
 
+import pytest
+
+from crm.messaging.batch_consumer import BatchAbandoned
 from crm.messaging.messages import ReceivedMessage
-from crm.projector.batches import project_batch
-from crm.projector.ports import DecodedEvent
-from tests.support.events import envelope
+from crm.projector.batches import Retry, project_batch
+from crm.projector.ports import Applied, DecodedEvent, UnstorableEvents
+from tests.support.events import EXAMPLES, envelope
 
 
 class FakeStore:
-    def __init__(self, failures: int = 0) -> None:
+    """Fails `failures` times as an outage would; refuses as data any batch holding a name in
+    `unstorable` (all or nothing, as one transaction)."""
+
+    def __init__(self, failures: int = 0, unstorable: frozenset[str] = frozenset()) -> None:
         self.failures = failures
+        self.unstorable = unstorable
         self.applied: dict[str, DecodedEvent] = {}
         self.calls = 0
 
-    async def apply(self, events: Sequence[DecodedEvent]) -> int:
+    async def apply(self, events: Sequence[DecodedEvent]) -> Applied:
         self.calls += 1
         if self.failures:
             self.failures -= 1
             raise ConnectionError("database is down")
+        if any(getattr(e.event.payload, "name", None) in self.unstorable for e in events):
+            raise UnstorableEvents("the database refused it (SQLSTATE 22P05): unsupported Unicode escape")
         new = [e for e in events if str(e.event.event_id) not in self.applied]
         self.applied.update({str(e.event.event_id): e for e in new})
-        return len(new)
+        return Applied(len(new))
 
 
 class FakeDeadLetters:
@@ -62,6 +72,34 @@ async def test_duplicates_are_counted_not_applied_twice() -> None:
 async def test_a_failing_store_is_retried_until_it_succeeds() -> None:
     store, dead = FakeStore(failures=2), FakeDeadLetters()
     raw = json.dumps(envelope("SMEWithdrawn", {})).encode()
-    outcome = await project_batch([message(raw)], store, dead, retry_delay=0.001)
+    outcome = await project_batch([message(raw)], store, dead, retry=Retry(delay=0.001))
     assert outcome.applied == 1
     assert store.calls == 3
+
+
+def selected(name: str) -> bytes:
+    return json.dumps(envelope("SMESelected", {**EXAMPLES["SMESelected"], "name": name})).encode()
+
+
+async def test_an_unstorable_event_is_parked_and_the_rest_of_its_batch_applied() -> None:
+    # Finding 1: one event the database refuses used to be retried forever, stopping every partner.
+    store, dead = FakeStore(unstorable=frozenset({"poison"})), FakeDeadLetters()
+    names = [f"sme {i}" for i in range(9)]
+    names[5] = "poison"
+    outcome = await project_batch([message(selected(n), i) for i, n in enumerate(names)], store, dead)
+    assert (outcome.applied, outcome.parked) == (8, 1)
+    assert [(m.offset, reason.split(":")[0]) for m, reason in dead.parked] == [(5, "unstorable")]
+    assert "SQLSTATE 22P05" in dead.parked[0][1]
+
+
+async def test_a_stop_ends_the_retries_of_a_failing_store_without_finishing_the_batch() -> None:
+    store, dead, stopping = FakeStore(failures=10**6), FakeDeadLetters(), asyncio.Event()
+    handling = asyncio.create_task(
+        project_batch([message(selected("a"))], store, dead, retry=Retry(delay=0.01, max_delay=0.01, stopping=stopping))
+    )
+    while store.calls < 3:  # noqa: ASYNC110 - waiting for the fake's retries to happen
+        await asyncio.sleep(0.01)
+    stopping.set()
+    with pytest.raises(BatchAbandoned):
+        await asyncio.wait_for(handling, 5)
+    assert store.applied == {} and dead.parked == []

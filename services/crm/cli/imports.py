@@ -30,6 +30,8 @@ def import_history(
     from rich.console import Console
     from rich.progress import Progress
 
+    from crm.db.engine import create_engine
+    from crm.gateway.claims import ClaimsUnavailable, ConflictingEvents, PostgresEventClaims
     from crm.gateway.ingestion import KafkaUnavailable, Limits
     from crm.gateway.kafka import KafkaEventSink
     from crm.importer.rows import UnreadableFile, read_rows
@@ -55,12 +57,15 @@ def import_history(
         return
     if not settings.kafka_bootstrap:
         raise InfrastructureError("Set CRM_KAFKA_BOOTSTRAP to the Kafka to send to.")
+    if not settings.database_url:
+        raise InfrastructureError("Set CRM_DATABASE_URL to the database holding the accepted event ids.")
 
     async def send() -> int:
         assert settings.kafka_bootstrap
         sink = KafkaEventSink(
             settings.kafka_bootstrap, settings.events_topic, publish_timeout=settings.gateway_publish_timeout
         )
+        engine = create_engine(settings.database_url, pool_size=1)
         await sink.start()
         try:
             with Progress(console=err, transient=False) as progress:
@@ -68,6 +73,7 @@ def import_history(
                 report = await send_rows(
                     rows,
                     partner,
+                    PostgresEventClaims(engine),
                     sink,
                     limits,
                     batch_size=min(batch_size, limits.max_events),
@@ -76,10 +82,19 @@ def import_history(
             return report.sent
         finally:
             await sink.stop()
+            await engine.dispose()
 
     try:
         sent = asyncio.run(send())
     except KafkaUnavailable as error:
         err.print(f"[red]error:[/red] Kafka is unavailable ({error}); re-running the import is safe.")
         raise typer.Exit(2) from None
+    except ClaimsUnavailable as error:
+        err.print(f"[red]error:[/red] the database is unavailable ({error}); re-running the import is safe.")
+        raise typer.Exit(2) from None
+    except ConflictingEvents as error:
+        for conflict in error.problems:
+            err.print(f"[red]error:[/red] {conflict.message}")
+        err.print("[red]events sent before this batch stay sent; nothing of this batch was sent.[/red]")
+        raise typer.Exit(1) from None
     typer.echo(f"{sent} events sent")

@@ -107,7 +107,8 @@ def projections_rebuild(
     rate = outcome.read / max(outcome.seconds, 1e-9)
     console.print(
         f"rebuilt {outcome.partner_id or 'all partners'}: {outcome.read:,} events read, {outcome.applied:,} applied, "
-        f"{outcome.invalid:,} invalid skipped, {outcome.seconds:.1f}s ({rate:,.0f} events/s)"
+        f"{outcome.invalid:,} invalid and {outcome.refused:,} refused skipped (parked by the projector), "
+        f"{outcome.seconds:.1f}s ({rate:,.0f} events/s)"
     )
 
 

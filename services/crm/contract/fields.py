@@ -36,10 +36,19 @@ PartnerId = Annotated[str, StringConstraints(pattern=SLUG_PATTERN, min_length=2,
 EntityId = Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN, min_length=1, max_length=128)]
 """An identifier chosen by the partner (SME, pilot, agreement)."""
 
-ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+def _storable(text: str) -> str:
+    # PostgreSQL cannot store U+0000 in text or JSON: accepting it would hand the projector an
+    # event no transaction can ever apply. (Lone surrogates never get this far: the JSON parser
+    # refuses them.) Identifiers and slugs exclude it by their patterns.
+    if "\x00" in text:
+        raise ValueError("must not contain the NUL character (U+0000)")
+    return text
+
+
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(_storable)]
 """A name, counterpart, region, title or sector."""
 
-LongText = Annotated[str, StringConstraints(max_length=4000)]
+LongText = Annotated[str, StringConstraints(max_length=4000), AfterValidator(_storable)]
 """Free-text notes."""
 
 PositiveHours = Annotated[float, Field(gt=0, le=10_000, allow_inf_nan=False)]

@@ -11,8 +11,10 @@ from sqlalchemy import (
     DateTime,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Numeric,
+    PrimaryKeyConstraint,
     String,
     Table,
     func,
@@ -39,12 +41,36 @@ def tracking_table(name: str, comment: str) -> Table:
     )
 
 
-applied_events = tracking_table(
+# Event ids are chosen by the partners, so they are unique per partner only: keyed by
+# (partner_id, event_id), one partner's id can never hide another's event. `content_hash` (of the
+# event's canonical encoding, crm.contract.identity) tells a harmless re-send from a reused id;
+# rows applied before revision 0006 have none.
+applied_events = Table(
     "applied_events",
-    "The tracking record: which events the read models contain. Written in the same "
-    "transaction as the rows they changed; a duplicate event_id means 'already applied'.",
+    metadata,
+    Column("event_id", UUID(as_uuid=True), nullable=False),
+    Column("partner_id", String(64), nullable=False),
+    Column("event_type", String(40), nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("kafka_partition", Integer, nullable=True),
+    Column("kafka_offset", BigInteger, nullable=True),
+    Column("applied_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("content_hash", LargeBinary, nullable=True),
+    PrimaryKeyConstraint("partner_id", "event_id", name="applied_events_pkey"),
+    comment="The tracking record: which events the read models contain. Written in the same "
+    "transaction as the rows they changed; a known (partner_id, event_id) means 'already applied'.",
 )
-Index("ix_applied_events_partner", applied_events.c.partner_id)
+
+accepted_events = Table(
+    "accepted_events",
+    metadata,
+    Column("partner_id", String(64), primary_key=True),
+    Column("event_id", UUID(as_uuid=True), primary_key=True),
+    Column("content_hash", LargeBinary, nullable=False),
+    Column("accepted_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    comment="Every event id the gateway (or an import) accepted, with its content hash: the same id "
+    "with other content is refused (409). Claimed before the events are published.",
+)
 
 sme_timeline = Table(
     "sme_timeline",
@@ -147,6 +173,7 @@ READ_MODEL_TABLES = (applied_events, sme_timeline, smes, sme_markets, pilots, ag
 
 __all__ = [
     "READ_MODEL_TABLES",
+    "accepted_events",
     "agreements",
     "applied_events",
     "metadata",

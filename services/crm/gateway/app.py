@@ -16,6 +16,7 @@ from crm.auth.tokens import TokenStore, TokenStoreUnavailable
 from crm.contract.decoding import InvalidEvents, TooManyEvents
 from crm.contract.events import DomainEvent
 from crm.gateway.api.routes import events, health
+from crm.gateway.claims import ClaimsUnavailable, ConflictingEvents, PostgresEventClaims
 from crm.gateway.deps import GatewayState, bearer_scheme
 from crm.gateway.ingestion import ForeignEvents, KafkaUnavailable, Limits
 from crm.gateway.kafka import KafkaEventSink
@@ -32,7 +33,9 @@ counts each `event_id` once.
 """
 
 
-def create_app(settings: Settings, publisher: KafkaEventSink, token_store: TokenStore) -> FastAPI:
+def create_app(
+    settings: Settings, publisher: KafkaEventSink, token_store: TokenStore, claims: PostgresEventClaims
+) -> FastAPI:
     """The app; its lifespan starts the Kafka publisher and closes the token store."""
 
     @asynccontextmanager
@@ -52,7 +55,7 @@ def create_app(settings: Settings, publisher: KafkaEventSink, token_store: Token
         # No OpenTelemetry export here; switching it off saves its per-request check.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
-    app.state.gateway = GatewayState(Limits.from_settings(settings), publisher, token_store)
+    app.state.gateway = GatewayState(Limits.from_settings(settings), publisher, token_store, claims)
     app.include_router(events.router)
     app.include_router(health.router)
     _add_error_handlers(app, retry_after=settings.gateway_retry_after)
@@ -83,6 +86,29 @@ def _add_error_handlers(app: FastAPI, *, retry_after: int) -> None:
                 "detail": "this token may only send events of its own partner",
                 "errors": [p.as_dict() for p in error.problems],
             },
+        )
+
+    @app.exception_handler(ConflictingEvents)
+    async def conflicting(_: Request, error: ConflictingEvents) -> Response:
+        log.info("events.refused", status=409, problems=len(error.problems))
+        ids = sorted({p.message.split()[1] for p in error.problems})
+        body = {
+            "type": "about:blank",
+            "title": "Conflict",
+            "status": status.HTTP_409_CONFLICT,
+            "detail": f"event_id {', '.join(ids)} was already accepted with other content; nothing was published. "
+            "Re-send an event with the same content, or give a new event a new event_id",
+            "errors": [p.as_dict() for p in error.problems],
+        }
+        return Response(orjson.dumps(body), status.HTTP_409_CONFLICT, media_type="application/problem+json")
+
+    @app.exception_handler(ClaimsUnavailable)
+    async def claims_unavailable(_: Request, error: ClaimsUnavailable) -> Response:
+        log.warning("gateway.claims_unavailable", error=str(error))
+        return _json(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            {"detail": "the event ids could not be checked (database unavailable); retry the same events later"},
+            {"Retry-After": str(retry_after)},
         )
 
     @app.exception_handler(KafkaUnavailable)

@@ -5,6 +5,7 @@ from fastapi import FastAPI
 from crm.auth.tokens import TokenStore
 from crm.db.engine import create_engine
 from crm.gateway.app import create_app
+from crm.gateway.claims import PostgresEventClaims
 from crm.gateway.kafka import KafkaEventSink
 from crm.http_serving import serve
 from crm.infra.errors import InfrastructureError
@@ -18,8 +19,9 @@ def build_gateway(settings: Settings) -> FastAPI:
     sink = KafkaEventSink(
         settings.kafka_bootstrap, settings.events_topic, publish_timeout=settings.gateway_publish_timeout
     )
-    tokens = TokenStore(create_engine(settings.database_url), ttl=settings.token_cache_seconds)
-    return create_app(settings, sink, tokens)
+    engine = create_engine(settings.database_url)
+    tokens = TokenStore(engine, ttl=settings.token_cache_seconds)  # closing it disposes the engine
+    return create_app(settings, sink, tokens, PostgresEventClaims(engine))
 
 
 def run_gateway(settings: Settings) -> None:

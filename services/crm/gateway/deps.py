@@ -12,6 +12,7 @@ from fastapi.security import HTTPBearer
 
 from crm.auth.principals import Principal
 from crm.auth.tokens import TokenStore
+from crm.gateway.claims import PostgresEventClaims
 from crm.gateway.ingestion import Limits
 from crm.gateway.kafka import KafkaEventSink
 
@@ -27,6 +28,7 @@ class GatewayState:
     limits: Limits
     sink: KafkaEventSink
     tokens: TokenStore
+    claims: PostgresEventClaims
 
 
 def gateway_state(request: Request) -> GatewayState:

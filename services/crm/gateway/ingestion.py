@@ -26,6 +26,13 @@ class ForeignEvents(PermissionError):
         super().__init__("; ".join(f"[{p.index}] {p.field}: {p.message}" for p in self.problems))
 
 
+class EventClaims(Protocol):
+    """Where accepted ids are recorded; `claim` raises `ConflictingEvents` for an id already
+    accepted with other content (and then claims none of the request's ids)."""
+
+    async def claim(self, events: Sequence[DomainEvent]) -> None: ...
+
+
 class EventSink(Protocol):
     """Where accepted events go; `publish` returns only once every event is durably stored."""
 
@@ -76,11 +83,15 @@ def foreign_events(events: Sequence[DomainEvent], principal: Principal) -> list[
     ]
 
 
-async def ingest(body: bytes, principal: Principal, limits: Limits, sink: EventSink) -> list[DomainEvent]:
-    """Validate the whole body, check the principal may write every event, then publish them all."""
+async def ingest(
+    body: bytes, principal: Principal, limits: Limits, claims: EventClaims, sink: EventSink
+) -> list[DomainEvent]:
+    """Validate the whole body, check the principal may write every event, claim their ids
+    (refusing an id reused for other content), then publish them all."""
     events = validate_request(body, limits)
     foreign = foreign_events(events, principal)
     if foreign:
         raise ForeignEvents(foreign)
+    await claims.claim(events)
     await sink.publish(events)
     return events

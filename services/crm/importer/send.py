@@ -9,7 +9,7 @@ import structlog
 
 from crm.auth.principals import Principal
 from crm.contract.decoding import InvalidEvents, decode_events
-from crm.gateway.ingestion import EventSink, KafkaUnavailable, Limits, ingest, oversized_texts
+from crm.gateway.ingestion import EventClaims, EventSink, KafkaUnavailable, Limits, ingest, oversized_texts
 from crm.importer.rows import Row, RowProblem
 
 log = structlog.get_logger(__name__)
@@ -34,6 +34,7 @@ def check_rows(rows: Sequence[Row], limits: Limits) -> list[RowProblem]:
 async def send_rows(
     rows: Sequence[Row],
     partner_id: str,
+    claims: EventClaims,
     sink: EventSink,
     limits: Limits,
     *,
@@ -49,7 +50,7 @@ async def send_rows(
         body = orjson.dumps([row.envelope for row in batch])
         for attempt in range(1, attempts + 1):
             try:
-                await ingest(body, principal, limits, sink)
+                await ingest(body, principal, limits, claims, sink)
                 break
             except KafkaUnavailable:
                 if attempt == attempts:

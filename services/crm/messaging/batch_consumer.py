@@ -11,6 +11,8 @@ The guarantees, each relied on by a service's read model:
   the group (the next member gets the records again) and raises `HandlerFailed`. The service
   process is expected to exit non-zero on it, rather than stay alive and idle.
 - `stop` (SIGTERM, SIGINT) finishes and commits the batch being handled, then leaves the group.
+  A handler that cannot finish (its store keeps failing) watches `stopping` and raises
+  `BatchAbandoned`: the batch is not committed and `run` returns as after any stop.
 
 So a record can be handed over twice (after a crash or a lost commit) but never skipped: handlers
 must be idempotent, which ours are (tracking records).
@@ -34,6 +36,10 @@ Record = Any  # aiokafka's ConsumerRecord[bytes, bytes] (aiokafka ships no type 
 
 class HandlerFailed(RuntimeError):
     """`handle_batch` raised; its batch was not committed and the consumer has left the group."""
+
+
+class BatchAbandoned(Exception):
+    """Raised by a handler asked to stop before it could finish its batch (left uncommitted)."""
 
 
 class BatchConsumer:
@@ -68,6 +74,11 @@ class BatchConsumer:
         self._handling = asyncio.Lock()
         # Bumped on each revocation: records gathered under an older assignment are never handled.
         self._assignment = 0
+
+    @property
+    def stopping(self) -> asyncio.Event:
+        """Set once `stop()` was called: a handler waiting on something may give up its batch."""
+        return self._stopping
 
     def stop(self) -> None:
         """Finish (and commit) the batch being handled, then leave the group. Safe from a signal handler."""
@@ -152,6 +163,11 @@ class BatchConsumer:
             messages = [_received(record) for record in records]
             try:
                 await self._handle_batch(messages)
+            except BatchAbandoned as abandoned:
+                log.warning(
+                    "batch_consumer.batch_abandoned", topic=self.topic, batch=len(messages), reason=str(abandoned)
+                )
+                return
             except Exception as error:
                 log.error(
                     "batch_consumer.handler_failed",

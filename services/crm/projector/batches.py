@@ -1,14 +1,27 @@
-"""Handling one batch from Kafka: decode, park what is invalid, apply the rest atomically."""
+"""Handling one batch from Kafka: decode, park what is invalid, apply the rest atomically.
+
+Nothing one event holds can stop the events behind it. What can never be applied is parked on
+the dead-letter topic with its reason, and the batch goes on without it:
+- a message that does not decode under the contract;
+- an event the store refuses as data (`UnstorableEvents`: a value PostgreSQL cannot hold); the
+  offending event is found by splitting the batch in halves, each half its own transaction;
+- a conflict: an event id the partner already used for other content (the first copy stays).
+Any other store failure (PostgreSQL down, a deadlock) may pass later and is retried with backoff
+until it does, or until the service is asked to stop (`BatchAbandoned`: nothing is committed,
+the next owner of the partition reads the batch again).
+"""
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import structlog
 
 from crm.contract.decoding import InvalidEvents, decode_event
+from crm.messaging.batch_consumer import BatchAbandoned
 from crm.messaging.messages import ReceivedMessage
-from crm.projector.ports import DeadLetters, DecodedEvent, ReadModelStore
+from crm.projector.ports import Applied, DeadLetters, DecodedEvent, ReadModelStore, Refused, UnstorableEvents
 
 log = structlog.get_logger(__name__)
 
@@ -21,43 +34,109 @@ class BatchOutcome:
     parked: int
 
 
+@dataclass(frozen=True, slots=True)
+class Retry:
+    """Backoff for store failures that may pass; `stopping` set ends the waiting."""
+
+    delay: float = 1.0
+    max_delay: float = 30.0
+    stopping: asyncio.Event | None = None
+
+
 async def project_batch(
     messages: Sequence[ReceivedMessage],
     store: ReadModelStore,
     dead_letters: DeadLetters,
     *,
-    retry_delay: float = 1.0,
-    max_retry_delay: float = 30.0,
+    retry: Retry | None = None,
 ) -> BatchOutcome:
     """Project a batch. Returns only once every message is applied or parked.
 
-    A failing store (PostgreSQL down) is retried with backoff rather than raised: the caller
-    acknowledges the batch to Kafka when this returns, so returning early would lose events.
+    The caller acknowledges the batch to Kafka when this returns, so it never returns early:
+    it raises `BatchAbandoned` when asked to stop while the store keeps failing.
     """
     decoded: list[DecodedEvent] = []
     parked = 0
+    by_position = {(message.partition, message.offset): message for message in messages}
     for message in messages:
         try:
             if message.value is None:
                 raise InvalidEvents([])
             event = decode_event(message.value)
         except InvalidEvents as invalid:
-            reason = invalid.reason or "empty message (no value)"
-            await dead_letters.park(message, reason)
-            log.warning("projector.parked", partition=message.partition, offset=message.offset, reason=reason)
+            await _park(dead_letters, message, invalid.reason or "empty message (no value)")
             parked += 1
             continue
         decoded.append(DecodedEvent(event, message.partition, message.offset))
 
-    delay = retry_delay
-    while True:
-        try:
-            applied = await store.apply(decoded) if decoded else 0
-            break
-        except Exception as exc:
-            log.error("projector.store_failed", error=repr(exc), retry_in=delay, batch=len(decoded))
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, max_retry_delay)
-    outcome = BatchOutcome(len(messages), applied, len(decoded) - applied, parked)
+    applied, refused = await apply_isolating(store, decoded, retry or Retry())
+    for refusal in refused:
+        await _park(dead_letters, by_position[refusal.item.partition, refusal.item.offset], refusal.reason)
+    parked += len(refused)
+    outcome = BatchOutcome(len(messages), applied, len(decoded) - applied - len(refused), parked)
     log.debug("projector.batch", **asdict(outcome))
     return outcome
+
+
+async def apply_isolating(
+    store: ReadModelStore, events: Sequence[DecodedEvent], retry: Retry
+) -> tuple[int, list[Refused]]:
+    """Apply `events`; returns how many were new and those refused (unstorable or conflicting).
+
+    Used alike by the live projector and the rebuild, so both apply and refuse the same events.
+    """
+    if not events:
+        return 0, []
+    try:
+        result = await _apply_retrying(store, events, retry)
+    except UnstorableEvents as unstorable:
+        if len(events) == 1:
+            return 0, [Refused(events[0], f"unstorable: {unstorable.reason}")]
+        middle = len(events) // 2
+        first_applied, first_refused = await apply_isolating(store, events[:middle], retry)
+        second_applied, second_refused = await apply_isolating(store, events[middle:], retry)
+        return first_applied + second_applied, first_refused + second_refused
+    return result.applied, result.conflicts
+
+
+async def _apply_retrying(store: ReadModelStore, events: Sequence[DecodedEvent], retry: Retry) -> Applied:
+    delay = retry.delay
+    failures = 0
+    while True:
+        try:
+            if failures and retry.stopping is not None:
+                return await _unless_stopping(store.apply(events), retry.stopping)
+            return await store.apply(events)
+        except (UnstorableEvents, BatchAbandoned):
+            raise
+        except Exception as exc:
+            failures += 1
+            log.error("projector.store_failed", error=repr(exc), retry_in=delay, batch=len(events), attempt=failures)
+        if retry.stopping is not None:
+            try:
+                await asyncio.wait_for(retry.stopping.wait(), delay)
+            except TimeoutError:
+                pass
+            else:
+                raise BatchAbandoned(f"asked to stop while the store kept failing ({failures} attempts)")
+        else:
+            await asyncio.sleep(delay)
+        delay = min(delay * 2, retry.max_delay)
+
+
+async def _unless_stopping(attempt: Coroutine[Any, Any, Applied], stopping: asyncio.Event) -> Applied:
+    """A retry attempt, given up (its transaction rolled back) if the service is asked to stop."""
+    task = asyncio.ensure_future(attempt)
+    waiting = asyncio.ensure_future(stopping.wait())
+    await asyncio.wait((task, waiting), return_when=asyncio.FIRST_COMPLETED)
+    waiting.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    raise BatchAbandoned("asked to stop during a retry of the store")
+
+
+async def _park(dead_letters: DeadLetters, message: ReceivedMessage, reason: str) -> None:
+    await dead_letters.park(message, reason)
+    log.warning("projector.parked", partition=message.partition, offset=message.offset, reason=reason)

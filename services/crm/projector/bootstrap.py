@@ -14,7 +14,7 @@ from crm.logs import configure_logging
 from crm.messaging.batch_consumer import BatchConsumer, HandlerFailed
 from crm.messaging.messages import ReceivedMessage
 from crm.messaging.topic_admin import contract_topics, ensure_topics
-from crm.projector.batches import project_batch
+from crm.projector.batches import Retry, project_batch
 from crm.projector.dead_letters import PRODUCER_MAX_REQUEST_BYTES, KafkaDeadLetters
 from crm.projector.store import PostgresReadModels
 from crm.settings import Settings
@@ -37,7 +37,7 @@ async def serve_projector(settings: Settings) -> None:
     dead_letters = KafkaDeadLetters(producer, settings.dlq_topic, consumer_name=settings.projector_group)
 
     async def handle_batch(messages: Sequence[ReceivedMessage]) -> None:
-        await project_batch(messages, store, dead_letters)
+        await project_batch(messages, store, dead_letters, retry=retry)
 
     consumer = BatchConsumer(
         settings.kafka_bootstrap,
@@ -49,6 +49,8 @@ async def serve_projector(settings: Settings) -> None:
         session_timeout=settings.projector_session_timeout,
         client_id=settings.projector_group,
     )
+    # Retries of a failing store give up (the batch stays uncommitted) once the consumer is stopping.
+    retry = Retry(stopping=consumer.stopping)
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, consumer.stop)

@@ -28,6 +28,7 @@ from crm.db.engine import create_engine
 from crm.db.tables import READ_MODEL_TABLES
 from crm.infra.errors import InfrastructureError
 from crm.messaging.reading import records_until, remaining, topic_partitions
+from crm.projector.batches import Retry, apply_isolating
 from crm.projector.ports import DecodedEvent
 from crm.projector.store import PostgresReadModels
 from crm.settings import Settings
@@ -46,6 +47,7 @@ class RebuildOutcome:
     read: int
     applied: int
     invalid: int
+    refused: int
     seconds: float
     partner_id: str | None
 
@@ -88,7 +90,9 @@ async def rebuild_projections(
         async with engine.begin() as connection:
             await connection.execute(text(f'DROP SCHEMA IF EXISTS "{shadow}" CASCADE'))
         await engine.dispose()
-    outcome = RebuildOutcome(replay.read, replay.applied, replay.invalid, time.monotonic() - started, partner_id)
+    outcome = RebuildOutcome(
+        replay.read, replay.applied, replay.invalid, replay.refused, time.monotonic() - started, partner_id
+    )
     log.info("projections.rebuilt", **{k: getattr(outcome, k) for k in outcome.__slots__})
     return outcome
 
@@ -96,7 +100,7 @@ async def rebuild_projections(
 class _Replay:
     def __init__(self, store: PostgresReadModels, partner_id: str | None, on_progress: Progress | None) -> None:
         self.store, self.partner_id, self.on_progress = store, partner_id, on_progress
-        self.read = self.applied = self.invalid = self.total = 0
+        self.read = self.applied = self.invalid = self.refused = self.total = 0
 
     async def run(self, consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int], batch_size: int) -> None:
         self.total = self.read + await remaining(consumer, ends)
@@ -110,7 +114,11 @@ class _Replay:
                     continue
                 if self.partner_id is None or event.partner_id == self.partner_id:
                     decoded.append(DecodedEvent(event, record.partition, record.offset))
-            self.applied += await self.store.apply(decoded)
+            # The live projector's own rules: the same events refused (unstorable, or an id already
+            # used for other content: the first by topic order stays), already parked by it.
+            applied, refused = await apply_isolating(self.store, decoded, Retry())
+            self.applied += applied
+            self.refused += len(refused)
             self.read += len(records)
             if self.on_progress:
                 self.on_progress(self.read, self.total)

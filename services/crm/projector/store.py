@@ -1,7 +1,8 @@
 """The PostgreSQL read-model store: rows and their tracking records in one transaction.
 
-One batch is one transaction: lock the SMEs it touches, claim the event ids (a duplicate means
-"already applied"), append the new events to the timeline, load the touched SMEs' rows, fold the
+One batch is one transaction: lock the SMEs it touches, claim the (partner_id, event_id) pairs (a
+known pair with the same content hash means "already applied", with another hash "a conflict":
+refused, the first applied stays), append the new events to the timeline, load the touched SMEs' rows, fold the
 new events into them (crm/projector/rules.py) and upsert the result.
 
 This is the hot path, so it talks to asyncpg directly: one statement per table per batch, the rows
@@ -18,8 +19,10 @@ import orjson
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from crm.contract.identity import EventKey, content_hash, event_key
+from crm.db.failures import unstorable_reason
 from crm.db.tables import agreements, applied_events, pilots, sme_markets, sme_timeline, smes
-from crm.projector.ports import DecodedEvent
+from crm.projector.ports import Applied, DecodedEvent, Refused, UnstorableEvents
 from crm.projector.rules import (
     AgreementRow,
     MarketRow,
@@ -53,41 +56,98 @@ class PostgresReadModels:
         self._engine = engine
         self._sql = _Statements(schema or "public")
 
-    async def apply(self, events: Sequence[DecodedEvent]) -> int:
-        unique = {item.event.event_id: item for item in events}  # duplicates inside one batch
-        if not unique:
-            return 0
-        async with self._engine.connect() as connection:
-            raw = await connection.get_raw_connection()
-            driver: Connection = raw.driver_connection
-            async with driver.transaction():
-                return await self._apply(driver, list(unique.values()))
+    async def apply(self, events: Sequence[DecodedEvent]) -> Applied:
+        if not events:
+            return Applied(0)
+        copies: dict[EventKey, list[_Claim]] = {}
+        for item in events:  # topic order: the first copy of an id is the one claimed
+            claim = _Claim(item)
+            copies.setdefault(claim.key, []).append(claim)
+        try:
+            async with self._engine.connect() as connection:
+                raw = await connection.get_raw_connection()
+                driver: Connection = raw.driver_connection
+                async with driver.transaction():
+                    return await self._apply(driver, copies)
+        except Exception as error:
+            reason = unstorable_reason(error)
+            if reason is None:
+                raise
+            raise UnstorableEvents(reason) from error
 
-    async def _apply(self, db: Connection, items: list[DecodedEvent]) -> int:
+    async def _apply(self, db: Connection, copies: dict[EventKey, list["_Claim"]]) -> Applied:
         sql = self._sql
-        touched = sorted({(item.event.partner_id, item.event.sme_id) for item in items})
+        firsts = [claims[0] for claims in copies.values()]
+        touched = sorted({(claim.item.event.partner_id, claim.item.event.sme_id) for claim in firsts})
         await db.fetchval(_LOCK_SMES, [f"{sql.schema}:{p}/{s}" for p, s in touched])
-        claims = [
+        rows = [
             {
-                "event_id": item.event.event_id,
-                "partner_id": item.event.partner_id,
-                "event_type": item.event.event_type,
-                "occurred_at": item.event.occurred_at,
-                "kafka_partition": item.partition,
-                "kafka_offset": item.offset,
+                "event_id": claim.item.event.event_id,
+                "partner_id": claim.item.event.partner_id,
+                "event_type": claim.item.event.event_type,
+                "occurred_at": claim.item.event.occurred_at,
+                "kafka_partition": claim.item.partition,
+                "kafka_offset": claim.item.offset,
+                "content_hash": "\\x" + claim.digest.hex(),
             }
-            for item in items
+            for claim in firsts
         ]
-        new_ids = {row[0] for row in await db.fetch(sql.claim, _json(claims))}
-        new_events = [item.event for item in items if item.event.event_id in new_ids]
-        if not new_events:
-            return 0
-        await db.execute(sql.timeline, _json([timeline_entry(event) for event in new_events]))
-        by_sme = group_by_sme(new_events)
-        current = await load_states(db, sql, list(by_sme))
-        folded = {key: fold_sme(current.get(key), batch) for key, batch in by_sme.items()}
-        await write_states(db, sql, folded, current)
-        return len(new_events)
+        new_keys = {(row[0], str(row[1])) for row in await db.fetch(sql.claim, _json(rows))}
+        conflicts = [
+            Refused(claim.item, _conflict_reason(key, claims[0].item.partition, claims[0].item.offset))
+            for key, claims in copies.items()
+            if key in new_keys
+            for claim in claims[1:]
+            if claim.digest != claims[0].digest
+        ]
+        known = [claim for key, claims in copies.items() if key not in new_keys for claim in claims]
+        conflicts += await _conflicts_with_applied(db, sql, known)
+        new_events = [claim.item.event for claim in firsts if claim.key in new_keys]
+        if new_events:
+            await db.execute(sql.timeline, _json([timeline_entry(event) for event in new_events]))
+            by_sme = group_by_sme(new_events)
+            current = await load_states(db, sql, list(by_sme))
+            folded = {key: fold_sme(current.get(key), batch) for key, batch in by_sme.items()}
+            await write_states(db, sql, folded, current)
+        conflicts.sort(key=lambda refused: (refused.item.partition, refused.item.offset))
+        return Applied(len(new_events), conflicts)
+
+
+class _Claim:
+    __slots__ = ("digest", "item", "key")
+
+    def __init__(self, item: DecodedEvent) -> None:
+        self.item = item
+        self.key: EventKey = event_key(item.event)
+        self.digest = content_hash(item.event)
+
+
+async def _conflicts_with_applied(db: Connection, sql: "_Statements", known: list[_Claim]) -> list[Refused]:
+    """Of the copies of events already applied, those whose content differs from the stored hash
+    (rows from before content hashes were recorded have none: a copy of those is a duplicate)."""
+    if not known:
+        return []
+    keys = sorted({claim.key for claim in known})
+    stored = {
+        (row["partner_id"], str(row["event_id"])): row
+        for row in await db.fetch(sql.applied, [k[0] for k in keys], [k[1] for k in keys])
+    }
+    conflicts = []
+    for claim in known:
+        row = stored.get(claim.key)
+        if row is not None and row["content_hash"] is not None and bytes(row["content_hash"]) != claim.digest:
+            conflicts.append(
+                Refused(claim.item, _conflict_reason(claim.key, row["kafka_partition"], row["kafka_offset"]))
+            )
+    return conflicts
+
+
+def _conflict_reason(key: EventKey, partition: int | None, offset: int | None) -> str:
+    where = f" (partition {partition}, offset {offset})" if partition is not None else ""
+    return (
+        f"conflict: event_id {key[1]} of partner {key[0]} was already applied with other content{where}; "
+        "the first copy stays applied"
+    )
 
 
 def _json(rows: Sequence[object]) -> str:
@@ -100,9 +160,23 @@ class _Statements:
 
     def __init__(self, schema: str) -> None:
         self.schema = schema
-        claim_columns = ["event_id", "partner_id", "event_type", "occurred_at", "kafka_partition", "kafka_offset"]
+        claim_columns = [
+            "event_id",
+            "partner_id",
+            "event_type",
+            "occurred_at",
+            "kafka_partition",
+            "kafka_offset",
+            "content_hash",
+        ]
         self.claim = (
-            _insert(schema, applied_events, claim_columns) + " ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
+            _insert(schema, applied_events, claim_columns)
+            + " ON CONFLICT (partner_id, event_id) DO NOTHING RETURNING partner_id, event_id"
+        )
+        self.applied = (
+            f'SELECT a.partner_id, a.event_id, a.content_hash, a.kafka_partition, a.kafka_offset FROM "{schema}".'
+            f"{applied_events.name} AS a JOIN unnest($1::text[], $2::uuid[]) AS k(partner_id, event_id) "
+            "ON a.partner_id = k.partner_id AND a.event_id = k.event_id"
         )
         self.timeline = _insert(schema, sme_timeline, [c.name for c in sme_timeline.columns])
         self.load = {table: _load(schema, table) for table in (smes, sme_markets, pilots, agreements)}

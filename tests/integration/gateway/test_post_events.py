@@ -180,3 +180,39 @@ async def test_a_retried_request_with_the_same_event_ids_is_accepted_again(gatew
     events = [envelope("SMEWithdrawn", {}, event_id=str(uuid.uuid4())) for _ in range(3)]
     assert (await gateway.post(events)).status_code == 202
     assert (await gateway.post(events)).status_code == 202  # downstream dedupes: see tests/e2e
+
+
+async def test_a_known_id_with_other_content_is_409_and_an_identical_resend_202(gateway: Gateway) -> None:
+    # Finding 3: the same id with different content was accepted; which copy won depended on batching.
+    first = envelope("SMESelected", sme_id="sme-a")
+    assert (await gateway.post(first)).status_code == 202
+    assert (await gateway.post(first)).status_code == 202  # a retry of the same event stays harmless
+    other = envelope("SMESelected", sme_id="sme-b", event_id=first["event_id"])
+    fresh = envelope("SMEWithdrawn", sme_id="sme-c")
+    refused = await gateway.post([fresh, other])
+    assert refused.status_code == 409
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert first["event_id"] in refused.json()["detail"]
+    assert refused.json()["errors"] == [
+        {
+            "index": 1,
+            "field": "event_id",
+            "message": f"event_id {first['event_id']} was already accepted with other content",
+        }
+    ]
+    # Nothing of the refused request was claimed: its other event can still be sent with other content.
+    assert (
+        await gateway.post(envelope("SMEWithdrawn", {"reason": "x"}, sme_id="sme-c", event_id=fresh["event_id"]))
+    ).status_code == 202
+    twice = envelope("SMEWithdrawn", sme_id="sme-d")
+    assert (await gateway.post([twice, {**twice, "sme_id": "sme-e"}])).status_code == 409
+    records = await published(gateway.settings, at_least=3)
+    assert sorted(json.loads(r.value)["sme_id"] for r in records) == ["sme-a", "sme-a", "sme-c"]
+
+
+async def test_another_partners_use_of_an_id_does_not_refuse_ours(gateway: Gateway) -> None:
+    # Finding 2: ids were global, so B's event could claim A's id.
+    theirs = envelope("SMEWithdrawn", partner_id="sisp", sme_id="theirs")
+    assert (await gateway.post(theirs, token=gateway.other_partner_token)).status_code == 202
+    ours = envelope("SMEWithdrawn", sme_id="ours", event_id=theirs["event_id"])
+    assert (await gateway.post(ours)).status_code == 202

@@ -45,6 +45,7 @@ REQUEST_BODY: dict[str, Any] = {
         403: {"model": Refusal, "description": "An analyst token, or an event of another partner"},
         413: {"model": Refusal, "description": "Body too large, or too many events in one request"},
         415: {"model": Refusal, "description": "Not application/json"},
+        409: {"model": Refusal, "description": "An event_id already accepted with other content"},
         422: {"model": EventProblems, "description": "Invalid events, every problem located"},
         503: {"model": Refusal, "description": "Kafka did not acknowledge in time; retry the same events"},
     },
@@ -58,7 +59,7 @@ async def post_events(request: Request) -> Response:
     gateway = gateway_state(request)
     require_json(request)
     body = await read_limited(request, gateway.limits.max_body_bytes)
-    events = await ingest(body, principal, gateway.limits, gateway.sink)
+    events = await ingest(body, principal, gateway.limits, gateway.claims, gateway.sink)
     if _stdlib_log.isEnabledFor(logging.DEBUG):  # structlog would build the entry before the level check
         log.debug("events.accepted", partner_id=principal.partner_id, event_ids=[str(e.event_id) for e in events])
     return Response(orjson.dumps({"accepted": len(events)}), status.HTTP_202_ACCEPTED, media_type="application/json")

@@ -1,0 +1,82 @@
+"""The gateway's record of accepted event ids: a reused id with other content is refused (409).
+
+One statement per request, however many events it holds (`claim_accepted_events`, migration
+0006): it claims every (partner_id, event_id) with the hash of its content, and when any id is
+already known with another hash it raises, which undoes the whole request's claims. An identical
+re-send claims nothing new and passes (a harmless duplicate the consumers count once).
+
+The claim is made before publishing: a request Kafka then fails to take leaves its ids claimed
+with their hashes, which is right, since the sender retries the same events.
+"""
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from crm.contract.decoding import Problem
+from crm.contract.events import DomainEvent
+from crm.contract.identity import EventKey, content_hash, event_key
+
+CONFLICT_SQLSTATE = "CRM09"
+
+
+class ConflictingEvents(ValueError):
+    """Some event ids were already accepted (or appear twice in the request) with other content."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = list(problems)
+        super().__init__("; ".join(f"[{p.index}] {p.field}: {p.message}" for p in self.problems))
+
+
+class ClaimsUnavailable(RuntimeError):
+    """The database holding the accepted ids did not answer; the sender should retry."""
+
+
+def _conflict(index: int, event: DomainEvent, where: str) -> Problem:
+    return Problem(index, "event_id", f"event_id {event.event_id} was already {where} with other content")
+
+
+def conflicts_within(events: Sequence[DomainEvent], hashes: Sequence[bytes]) -> list[Problem]:
+    """The same id twice in one request with different content."""
+    first: dict[EventKey, bytes] = {}
+    problems = []
+    for index, (event, digest) in enumerate(zip(events, hashes, strict=True)):
+        if first.setdefault(event_key(event), digest) != digest:
+            problems.append(_conflict(index, event, "sent earlier in this request"))
+    return problems
+
+
+class PostgresEventClaims:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def claim(self, events: Sequence[DomainEvent]) -> None:
+        """Claim the events' ids, or raise ConflictingEvents (nothing claimed) / ClaimsUnavailable."""
+        if not events:
+            return
+        hashes = [content_hash(event) for event in events]
+        inside = conflicts_within(events, hashes)
+        if inside:
+            raise ConflictingEvents(inside)
+        unique = {event_key(event): digest for event, digest in zip(events, hashes, strict=True)}
+        try:
+            async with self._engine.connect() as connection:
+                raw = await connection.get_raw_connection()
+                driver: Any = raw.driver_connection
+                await driver.execute(
+                    "SELECT claim_accepted_events($1::text[], $2::uuid[], $3::bytea[])",
+                    [key[0] for key in unique],
+                    [key[1] for key in unique],
+                    list(unique.values()),
+                )
+        except Exception as error:
+            if getattr(error, "sqlstate", None) == CONFLICT_SQLSTATE:
+                known = set(str(getattr(error, "detail", "") or "").split(","))
+                raise ConflictingEvents(
+                    [_conflict(i, e, "accepted") for i, e in enumerate(events) if str(e.event_id) in known]
+                ) from None
+            if isinstance(error, OSError | TimeoutError | SQLAlchemyError) or hasattr(error, "sqlstate"):
+                raise ClaimsUnavailable(repr(error)) from error
+            raise
