@@ -244,3 +244,43 @@ async def test_rebuild_replaces_the_read_models_while_the_projector_keeps_servin
     finally:
         service.stop()
         await engine.dispose()
+
+
+async def test_poison_and_reused_ids_written_straight_to_kafka_are_parked_and_the_rest_applied(
+    isolated: Settings, tmp_path: Path
+) -> None:
+    # Findings 1-3 around the gateway: a NUL (unstorable), an id reused with other content, and
+    # another partner's event under the same id, among good events on the same partition.
+    first = envelope("SMESelected", sme_id="sme-first")
+    nul = envelope("SMESelected", {"name": "nul\u0000byte"} | _profile(), sme_id="sme-nul")
+    reused = envelope("SMESelected", sme_id="sme-reused", event_id=first["event_id"])
+    foreign = envelope("SMESelected", partner_id="sisp", sme_id="sme-sisp", event_id=first["event_id"])
+    last = envelope("SMESelected", sme_id="sme-last")
+    producer = AIOKafkaProducer(bootstrap_servers=isolated.kafka_bootstrap or "", acks="all")
+    await producer.start()
+    try:
+        for event in (first, nul, reused, first, foreign, last):
+            await producer.send_and_wait(isolated.events_topic, json.dumps(event).encode(), key=b"k", partition=0)
+    finally:
+        await producer.stop()
+    service = projector(isolated, tmp_path / "projector.log")
+    service.start()
+    try:
+        assert await wait_until_applied(isolated, 3) == 3
+        listing = await asyncio.to_thread(_dlq_listing, isolated, 2)
+    finally:
+        stopped = service.stop()
+    assert stopped == 0, "nothing kept it from a clean stop"
+    reasons = {row["headers"]["dlq.source.offset"]: row["headers"]["dlq.reason"] for row in listing}
+    assert set(reasons) == {"1", "2"}
+    assert "payload.name" in reasons["1"] and "NUL" in reasons["1"]
+    assert "already applied with other content" in reasons["2"]
+    expected = [("sisp", "sme-sisp"), ("tehnopol", "sme-first"), ("tehnopol", "sme-last")]
+    assert sorted((await read_models(isolated))["smes"]) == expected
+    rebuilt = await rebuild_projections(isolated, batch_size=10)
+    assert (rebuilt.applied, rebuilt.invalid, rebuilt.refused) == (3, 1, 1)
+    assert sorted((await read_models(isolated))["smes"]) == expected
+
+
+def _profile() -> dict[str, object]:
+    return {"country": "EE", "sector": "ict", "target_markets": ["FI"]}
