@@ -3,17 +3,24 @@
 
 For the given minutes, a steady load goes through the gateway while a schedule of faults repeats
 round after round: SIGKILL the projector, the alerts service and the gateway, restart Kafka,
-restart PostgreSQL, make PostgreSQL refuse connections (pg_hba) for 10 s. Then the load stops and
-the system settles: every acknowledged event is in the read models exactly once and equal to the
-reference fold, the alerts read model applied every distinct alert once, and every service is
-still running without a human having restarted anything but the crashes themselves.
+restart PostgreSQL, make PostgreSQL refuse connections (pg_hba) for 10 s, write poison pills
+(NUL events, acknowledged ids reused with other content) straight onto the events topic. Then the
+load stops and the system settles: every acknowledged event is in the read models exactly once and
+equal to the reference fold, every pill is parked on the DLQ with its reason, the alerts read model
+applied every distinct alert once, and every service is still running without a human having
+restarted anything but the crashes themselves.
 """
 
+import asyncio
 import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
+from crm.settings import Settings
+from tests.faults import test_hostile_input as hostile
 from tests.support.faults import (
     FaultStack,
     SteadyLoad,
@@ -34,6 +41,8 @@ def _minutes() -> float:
     return float(os.environ.get("CRM_FAULTS_MINUTES", "20"))
 
 
+# The run lasts the minutes it is given: pyproject's 300 s per-test timeout would end it early.
+@pytest.mark.timeout(int(_minutes() * 60) + 1800)
 def test_combined_faults_for_minutes(stack: FaultStack, tmp_path: Path) -> None:
     minutes = _minutes()
     events = history(seed=101, smes=int(minutes * EVENTS_PER_MINUTE / 5.9) + 50)
@@ -45,7 +54,9 @@ def test_combined_faults_for_minutes(stack: FaultStack, tmp_path: Path) -> None:
             ("Kafka restart", stack.restart_kafka),
             ("PostgreSQL restart", stack.restart_postgres),
             ("PostgreSQL refusing connections 10 s", lambda: stack.refuse_connections(for_seconds=10.0)),
+            ("poison pills", lambda: pills.extend(put_pills(load, running.settings, round_=1 + len(pills) // 10))),
         ]
+        pills: list[tuple[str, bytes, bytes]] = []
         injected: dict[str, int] = {name: 0 for name, _ in faults}
         deadline = time.monotonic() + minutes * 60
         with SteadyLoad(running.gateway_url, tokens, events, give_up_after=300) as load:
@@ -58,6 +69,8 @@ def test_combined_faults_for_minutes(stack: FaultStack, tmp_path: Path) -> None:
                 step += 1
             load.finish(timeout=max(600, minutes * 60))
         figures = settle_and_verify(running, load, settle_timeout=600)
+        parked = asyncio.run(hostile._dead_letters(running.settings, len(pills)))
+        assert len(parked) == len(pills), f"{len(pills)} poison pills written, {len(parked)} parked"
         assert sum(injected.values()) >= len(faults), f"not one whole round of faults: {injected}"
         distinct = {a.event_id for a in alerts_on_topic(running.settings)}
         wait_for(lambda: set(alert_read_model(running.settings)[0]) == distinct, 180, "alerts read model = topic")
@@ -66,5 +79,12 @@ def test_combined_faults_for_minutes(stack: FaultStack, tmp_path: Path) -> None:
         assert not running.dead_services(), running.dead_services()
     record_figures(
         f"combined faults, {minutes:g} min",
-        {**figures, "faults": injected, "alerts_distinct": len(distinct)},
+        {**figures, "faults": injected, "alerts_distinct": len(distinct), "pills_parked": len(parked)},
     )
+
+
+def put_pills(load: SteadyLoad, settings: Settings, round_: int) -> list[tuple[str, bytes, bytes]]:
+    """Ten pills (five NUL events, five reused ids) on the events topic; returns them."""
+    pills = hostile.poison_pills(list(load.acknowledged.values()), 5, round_=round_)
+    asyncio.run(hostile._put_pills(settings, pills))
+    return pills
