@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crm.auth.tokens import TokenStore, TokenStoreUnavailable
+from crm.db.failures import unstorable_reason
 from crm.query.api.routes import alert_controls, dashboard, me, partners, programme
 from crm.query.api.routes import status as status_routes
 from crm.query.figures_cache import FiguresCache
@@ -108,6 +109,14 @@ def _add_error_handlers(app: FastAPI, retry_after: int) -> None:
     @app.exception_handler(OSError)
     @app.exception_handler(SQLAlchemyError)
     async def database_away(_: Request, error: Exception) -> Response:
+        if unstorable_reason(error) is not None:
+            # A value PostgreSQL refuses as data (out of range, malformed): retrying cannot help,
+            # so no 503. The parameters are validated before this; this is the net under them.
+            log.warning("query.data_refused", error=repr(error))
+            return json_response(
+                {"detail": "a parameter is out of range or malformed for the database"},
+                status.HTTP_400_BAD_REQUEST,
+            )
         # PostgreSQL away is not a bug of the request: say so, and when to come back.
         log.warning("query.database_unavailable", error=repr(error))
         return json_response(

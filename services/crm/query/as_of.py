@@ -28,4 +28,7 @@ def parse_as_of(value: str | None) -> datetime | None:
         raise BadAsOf(f"as_of {value!r} is not a date (YYYY-MM-DD) nor an RFC 3339 timestamp") from None
     if moment.tzinfo is None:
         raise BadAsOf(f"as_of {value!r} has no time zone; add Z or an offset")
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59:59-01:00 is past the last instant UTC can hold
+        raise BadAsOf(f"as_of {value!r} is out of range once converted to UTC (years 0001 to 9999)") from None

@@ -7,7 +7,7 @@ skip nor repeat rows when others are inserted meanwhile.
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, Select, any_, false, func, literal, or_, select, true, tuple_
@@ -75,6 +75,10 @@ def _typed_key(key: tuple[Any, ...], types: Sequence[type]) -> tuple[Any, ...]:
                 raise BadCursor("cursor is not valid; use the `next` value of a previous page") from None
             if moment.tzinfo is None:
                 raise BadCursor("cursor is not valid; use the `next` value of a previous page")
+            try:  # an instant past what UTC can hold (9999-12-31T23:59:59-01:00) came from no page of ours
+                moment.astimezone(UTC)
+            except OverflowError:
+                raise BadCursor("cursor is not valid; use the `next` value of a previous page") from None
             typed.append(moment)
         elif not isinstance(value, str):
             raise BadCursor("cursor is not valid; use the `next` value of a previous page")

@@ -22,10 +22,15 @@ def decode_cursor(cursor: str, arity: int) -> tuple[Any, ...]:
         raise BadCursor("cursor is not valid; use the `next` value of a previous page") from exc
     if not isinstance(key, list) or len(key) != arity or not all(isinstance(k, str | int | float) for k in key):
         raise BadCursor("cursor is not valid; use the `next` value of a previous page")
+    if not all(_INT64_MIN <= k <= _INT64_MAX for k in key if isinstance(k, int)):
+        raise BadCursor("cursor is not valid; use the `next` value of a previous page")  # no offset is that large
     if not all(_storable(k) for k in key if isinstance(k, str)):
         # A NUL or a lone surrogate cannot be sent to PostgreSQL as text: no row could have it.
         raise BadCursor("cursor is not valid; use the `next` value of a previous page")
     return tuple(key)
+
+
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 def _storable(text: str) -> bool:

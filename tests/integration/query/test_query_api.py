@@ -240,6 +240,11 @@ async def test_bad_parameters_are_4xx_with_a_message(isolated: Settings) -> None
             "/v1/partners/tehnopol/smes?cursor=WzEsMiwzXQ": 400,  # [1,2,3]: wrong arity
             "/v1/partners/tehnopol/agreements?cursor=WyJ4IiwieSIsInoiXQ": 400,  # not a timestamp
             "/v1/partners/tehnopol/alerts?cursor=WyJ4Il0": 400,
+            # Finding 7 of issue 13: out of range, these answered 500 or a 503 "retry later".
+            "/v1/programme/kpis?as_of=9999-12-31T23:59:59-01:00": 422,
+            "/v1/partners/tehnopol/funnel?as_of=0001-01-01T00:30:00%2B01:00": 422,
+            "/v1/partners/tehnopol/agreements?cursor=WyI5OTk5LTEyLTMxVDIzOjU5OjU5LTAxOjAwIiwicyIsImEiXQ": 400,
+            "/v1/partners/tehnopol/alerts?cursor=WzkyMjMzNzIwMzY4NTQ3NzU4MDhd": 400,  # offset 2**63
             "/v1/partners/tehnopol/pilots?status=stuck": 422,
             "/v1/partners/tehnopol/pilots?limit=0": 422,
             "/v1/partners/tehnopol/pilots?limit=1001": 422,
