@@ -10,6 +10,7 @@ def serve(app: FastAPI, settings: Settings, port: int) -> None:
     import uvicorn
 
     from crm.db.migrate import upgrade_database
+    from crm.http_deadlines import header_deadline_protocol
     from crm.logs import configure_logging
 
     configure_logging(settings.log_level, settings.log_format)
@@ -22,6 +23,9 @@ def serve(app: FastAPI, settings: Settings, port: int) -> None:
         log_config=None,
         access_log=False,
         loop="auto",  # uvloop when installed
-        http="auto",  # httptools when installed
+        # httptools' parser, with a deadline for request headers (crm/http_deadlines.py)
+        http=header_deadline_protocol(settings.http_header_timeout),
+        timeout_keep_alive=settings.http_keepalive_timeout,
+        limit_concurrency=settings.http_max_connections,  # beyond it: 503 before the app is reached
         timeout_graceful_shutdown=10,
     )

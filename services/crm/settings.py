@@ -77,6 +77,16 @@ class Settings(BaseSettings):
     alerts_webhook_max_retry_seconds: float = Field(default=600.0, gt=0)
     alerts_webhook_timeout_seconds: float = Field(default=10.0, gt=0)
 
+    # Every HTTP service (gateway, query API): a connection must send its request headers within
+    # `http_header_timeout` seconds of opening (or of starting a request), an idle keep-alive
+    # connection is closed after `http_keepalive_timeout`, the gateway reads a body within
+    # `http_body_timeout`, and past `http_max_connections` open connections and tasks requests
+    # get a 503.
+    http_header_timeout: float = Field(default=10.0, gt=0)
+    http_keepalive_timeout: int = Field(default=5, ge=1)
+    http_body_timeout: float = Field(default=30.0, gt=0)
+    http_max_connections: int = Field(default=1000, ge=1)
+
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
 

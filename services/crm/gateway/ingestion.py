@@ -44,10 +44,16 @@ class Limits:
     max_body_bytes: int
     max_events: int
     max_text_length: int
+    body_timeout: float = 30.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Limits":
-        return cls(settings.gateway_max_body_bytes, settings.gateway_max_events, settings.gateway_max_text_length)
+        return cls(
+            settings.gateway_max_body_bytes,
+            settings.gateway_max_events,
+            settings.gateway_max_text_length,
+            settings.http_body_timeout,
+        )
 
 
 def validate_request(body: bytes, limits: Limits) -> list[DomainEvent]:

@@ -1,5 +1,7 @@
 """Reading a request body safely: JSON only, and never more than the configured number of bytes."""
 
+import asyncio
+
 from fastapi import HTTPException, Request, status
 
 _JSON = "application/json"
@@ -14,18 +16,27 @@ def require_json(request: Request) -> None:
         )
 
 
-async def read_limited(request: Request, max_bytes: int) -> bytes:
-    """The whole body, or 413 as soon as it is known to be larger than `max_bytes`."""
+async def read_limited(request: Request, max_bytes: int, timeout: float) -> bytes:
+    """The whole body, or 413 as soon as it is known to be larger than `max_bytes`, or 408 when
+    it has not all arrived within `timeout` seconds (a body trickled in holds a connection)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
         raise _too_large(max_bytes)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:
-            raise _too_large(max_bytes)
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > max_bytes:
+                    raise _too_large(max_bytes)
+                chunks.append(chunk)
+    except TimeoutError:
+        raise HTTPException(
+            status.HTTP_408_REQUEST_TIMEOUT,
+            f"the body did not arrive within {timeout:g} s; send it at once",
+            headers={"Connection": "close"},
+        ) from None
     return b"".join(chunks)
 
 

@@ -43,6 +43,7 @@ REQUEST_BODY: dict[str, Any] = {
     responses={
         401: {"model": Refusal, "description": "No token, or an unknown or revoked one"},
         403: {"model": Refusal, "description": "An analyst token, or an event of another partner"},
+        408: {"model": Refusal, "description": "The body did not arrive within CRM_HTTP_BODY_TIMEOUT"},
         413: {"model": Refusal, "description": "Body too large, or too many events in one request"},
         415: {"model": Refusal, "description": "Not application/json"},
         409: {"model": Refusal, "description": "An event_id already accepted with other content"},
@@ -58,7 +59,7 @@ async def post_events(request: Request) -> Response:
     principal = await writing_principal(request)
     gateway = gateway_state(request)
     require_json(request)
-    body = await read_limited(request, gateway.limits.max_body_bytes)
+    body = await read_limited(request, gateway.limits.max_body_bytes, gateway.limits.body_timeout)
     events = await ingest(body, principal, gateway.limits, gateway.claims, gateway.sink)
     if _stdlib_log.isEnabledFor(logging.DEBUG):  # structlog would build the entry before the level check
         log.debug("events.accepted", partner_id=principal.partner_id, event_ids=[str(e.event_id) for e in events])

@@ -1,0 +1,109 @@
+"""Slow clients cannot hold the HTTP services (issue 13, finding 6): `crm gateway run` and
+`crm query run` as users run them, with short deadlines. Each check waits far longer than the
+deadline before it fails, so a loaded machine cannot make it flaky; none times the service."""
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from crm.infra.processes import free_port, wait_until
+from crm.infra.services import ServiceProcess, service_environment
+from crm.settings import Settings
+from tests.support.events import envelope
+
+pytestmark = pytest.mark.infra
+
+HEADER_SECONDS, KEEPALIVE_SECONDS, BODY_SECONDS = 1, 1, 2
+GIVE_UP = 30.0  # far past every deadline: a connection still open then was never cut
+
+
+def closed_by_server(connection: socket.socket) -> bytes | None:
+    """What the server sent before closing the connection, or None if it kept it open."""
+    connection.settimeout(GIVE_UP)
+    received = b""
+    try:
+        while chunk := connection.recv(4096):
+            received += chunk
+    except TimeoutError:
+        return None
+    return received
+
+
+def connect(port: int) -> socket.socket:
+    return socket.create_connection(("127.0.0.1", port), timeout=5)
+
+
+def test_idle_half_sent_and_trickling_clients_are_cut_after_their_deadlines(
+    isolated: Settings, tmp_path: Path
+) -> None:
+    gateway_port, query_port = free_port(), free_port()
+    env = service_environment(
+        isolated,
+        CRM_GATEWAY_PORT=str(gateway_port),
+        CRM_QUERY_PORT=str(query_port),
+        CRM_HTTP_HEADER_TIMEOUT=str(HEADER_SECONDS),
+        CRM_HTTP_KEEPALIVE_TIMEOUT=str(KEEPALIVE_SECONDS),
+        CRM_HTTP_BODY_TIMEOUT=str(BODY_SECONDS),
+    )
+    token = subprocess.run(
+        [sys.executable, "-m", "crm.cli", "tokens", "create", "--partner", "tehnopol"],
+        env=env, capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    logs = tmp_path / "logs"
+    with (
+        ServiceProcess("gateway", ["gateway", "run"], env, logs / "gateway.log") as gateway,
+        ServiceProcess("query", ["query", "run"], env, logs / "query.log") as query,
+    ):
+        for service, port in ((gateway, gateway_port), (query, query_port)):
+            url = f"http://127.0.0.1:{port}/health"
+            assert wait_until(lambda u=url: _answers(u), 90, interval=0.3), service.log_path.read_text()[-3000:]
+            idle = connect(port)  # sends nothing at all
+            half = connect(port)
+            half.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")  # headers never completed
+            kept = connect(port)  # a whole request, then silence on the kept-alive connection
+            kept.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            for name, connection in (("idle", idle), ("half-sent headers", half), ("keep-alive", kept)):
+                received = closed_by_server(connection)
+                connection.close()
+                assert received is not None, f"{service.name}: a {name} connection was never closed"
+                if name != "keep-alive":
+                    assert received.startswith(b"HTTP/1.1 408"), (name, received[:100])
+                else:
+                    assert received.startswith(b"HTTP/1.1 200"), received[:100]
+            assert service.alive()
+
+        body = envelope("SMEWithdrawn", {}).__repr__().encode()  # any bytes: the body never arrives whole
+        trickle = connect(gateway_port)
+        trickle.sendall(
+            b"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            + f"Authorization: Bearer {token}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+        )
+        trickle.settimeout(GIVE_UP)
+        answer, started = b"", time.monotonic()
+        for byte in body:  # one byte every 0.5 s, as in the review
+            try:
+                trickle.sendall(bytes([byte]))
+            except OSError:
+                break
+            trickle.settimeout(0.5)
+            try:
+                answer += trickle.recv(4096)
+            except TimeoutError:
+                continue
+            if answer or time.monotonic() - started > GIVE_UP:
+                break
+        trickle.close()
+        assert answer.startswith(b"HTTP/1.1 408"), f"a trickled body was not cut: {answer[:200]!r}"
+        assert gateway.alive()
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
