@@ -16,6 +16,7 @@ from crm.auth.tokens import TokenStore, TokenStoreUnavailable
 from crm.db.failures import unstorable_reason
 from crm.query.api.routes import alert_controls, dashboard, me, partners, programme
 from crm.query.api.routes import status as status_routes
+from crm.query.deps import freshness_partner, verified_principal
 from crm.query.figures_cache import FiguresCache
 from crm.query.freshness import FreshnessProbe
 from crm.query.pagination import BadCursor
@@ -35,13 +36,18 @@ Read access to the read models for analysts and partners (CONTRACT.md "Queries")
   every list has a stable order.
 * **as_of**: KPIs and funnels as of an instant in *event time* (`2020-12-31` = the end of that
   day, UTC), so a report for a period can be reproduced later.
-* **Freshness**: every response has `X-CRM-Newest-Event-At`, `X-CRM-Last-Applied-At` and
-  `X-CRM-Projector-Lag`; JSON bodies a `freshness` object; `GET /v1/status` the same, fresh.
+* **Freshness**: every answered request of a valid token has `X-CRM-Newest-Event-At` and
+  `X-CRM-Last-Applied-At` (an analyst's, the programme's, with `X-CRM-Projector-Lag`; a
+  partner's, its own events only, without lag); JSON bodies a `freshness` object (`scope`
+  `programme` or `partner`); `GET /v1/status` the same, fresh. Nothing on a 401 or 403.
 """
 
 
 class FreshnessHeaders:
-    """Stamps every response with how current the read models are (cached; never blocks once warm)."""
+    """Stamps each response to a verified caller with how current the read models are, as far as
+    that caller may see (an analyst the programme, a partner its own partner); nothing on a 401,
+    a 403 or a route without a token (`/health`, the dashboard's files). Cached; never blocks once warm.
+    """
 
     def __init__(self, app: ASGIApp, probe: FreshnessProbe) -> None:
         self._app = app
@@ -53,11 +59,13 @@ class FreshnessHeaders:
             return
 
         async def stamped(message: Message) -> None:
-            if message["type"] == "http.response.start":
+            principal = verified_principal(scope)
+            refused = message.get("status") in (status.HTTP_401_UNAUTHORIZED, status.HTTP_403_FORBIDDEN)
+            if message["type"] == "http.response.start" and principal is not None and not refused:
                 headers = list(message.get("headers", []))
                 names = {name.lower() for name, _ in headers}
                 try:
-                    freshness = await self._probe.latest()
+                    freshness = await self._probe.latest(freshness_partner(principal))
                 except Exception as error:  # the database is away: the response says so by its status
                     log.warning("query.freshness_unavailable", error=repr(error))
                 else:

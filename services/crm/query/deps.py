@@ -2,7 +2,7 @@
 
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, HTTPException, Path, Query, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -27,6 +27,7 @@ def _tokens(request: Request) -> TokenStore:
 
 
 async def _principal(
+    request: Request,
     tokens: Annotated[TokenStore, Depends(_tokens)],
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
@@ -35,7 +36,23 @@ async def _principal(
     principal = await tokens.verify(credentials.credentials)
     if principal is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown or revoked token", headers=_CHALLENGE)
+    # The freshness middleware stamps only responses to a known caller, with what it may see.
+    request.state.principal = principal
     return principal
+
+
+def verified_principal(scope: dict[str, Any] | Any) -> Principal | None:
+    """The caller `_principal` verified for this request (ASGI scope), None before or without one."""
+    state = scope.get("state") or {}
+    found = state.get("principal")
+    return found if isinstance(found, Principal) else None
+
+
+def freshness_partner(principal: Principal) -> str | None:
+    """Whose freshness figures the caller may see: None (the programme's) for an analyst."""
+    if principal.role == "analyst":
+        return None
+    return principal.partner_id or ""  # a partner token without a partner sees no one's figures
 
 
 CurrentPrincipal = Annotated[Principal, Depends(_principal)]
@@ -76,9 +93,9 @@ async def _connection(request: Request) -> AsyncIterator[AsyncConnection]:
         yield connection
 
 
-async def _freshness(request: Request) -> Freshness:
+async def _freshness(request: Request, principal: CurrentPrincipal) -> Freshness:
     probe: FreshnessProbe = request.app.state.freshness
-    return await probe.latest()
+    return await probe.latest(freshness_partner(principal))
 
 
 def _figures(request: Request) -> FiguresCache:

@@ -1,12 +1,19 @@
 """How current the read models are: the newest applied event and the projector's consumer lag.
 
-Both are cached for `ttl` seconds and refreshed in the background, so that stamping every
-response with them costs nothing on the request path. Kafka being away makes the lag unknown
-(None), never an error: the read models can still be served.
+Programme-wide figures are for analysts only: when the newest event of the programme arrived
+tells a partner when the other partners are active. A partner sees its own partner's newest
+event and last application, and no lag: Kafka's lag is per topic partition, a partition carries
+several partners' events, so no figure of it is the partner's own (nor harmless to show it).
+
+One query per `ttl` seconds reads the newest event of every partner at once (the same single
+scan of `applied_events` the programme-wide maximum needs), refreshed in the background, so
+stamping every response costs nothing on the request path. Kafka being away makes the lag
+unknown (None), never an error: the read models can still be served.
 """
 
 import asyncio
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -19,7 +26,10 @@ from crm.contract.events import rfc3339
 
 log = structlog.get_logger(__name__)
 
-_NEWEST = text("SELECT max(occurred_at) AS newest_event_at, max(applied_at) AS last_applied_at FROM applied_events")
+_NEWEST_PER_PARTNER = text(
+    "SELECT partner_id, max(occurred_at) AS newest_event_at, max(applied_at) AS last_applied_at"
+    " FROM applied_events GROUP BY partner_id"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,9 +38,11 @@ class Freshness:
     last_applied_at: datetime | None  # wall time the projector last applied an event
     projector_lag: int | None  # events in the log not yet applied; None when Kafka did not answer
     checked_at: datetime
+    partner_id: str | None = None  # whose events these figures are about; None: the whole programme
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            "scope": "programme" if self.partner_id is None else "partner",
             "newest_event_at": rfc3339(self.newest_event_at) if self.newest_event_at else None,
             "last_applied_at": rfc3339(self.last_applied_at) if self.last_applied_at else None,
             "projector_lag": self.projector_lag,
@@ -39,11 +51,41 @@ class Freshness:
 
     def headers(self) -> dict[str, str]:
         body = self.as_dict()
-        return {
+        headers = {
             "X-CRM-Newest-Event-At": body["newest_event_at"] or "none",
             "X-CRM-Last-Applied-At": body["last_applied_at"] or "none",
-            "X-CRM-Projector-Lag": "unknown" if self.projector_lag is None else str(self.projector_lag),
         }
+        if self.partner_id is None:  # a partner's figures have no lag of their own (module docstring)
+            headers["X-CRM-Projector-Lag"] = "unknown" if self.projector_lag is None else str(self.projector_lag)
+        return headers
+
+
+@dataclass(frozen=True, slots=True)
+class FreshnessSnapshot:
+    """One reading: the programme's figures and each partner's own (partners with no event absent)."""
+
+    programme: Freshness
+    partners: Mapping[str, Freshness]
+
+    def for_partner(self, partner_id: str | None) -> Freshness:
+        """The figures `partner_id` may see; None: the programme-wide ones (for analysts)."""
+        if partner_id is None:
+            return self.programme
+        found = self.partners.get(partner_id)
+        if found is not None:
+            return found
+        return Freshness(None, None, None, self.programme.checked_at, partner_id)
+
+
+def snapshot_from_rows(rows: Iterable[Any], lag: int | None, checked_at: datetime) -> FreshnessSnapshot:
+    """Per-partner maxima (rows of partner_id, newest_event_at, last_applied_at) to a snapshot."""
+    partners = {
+        row.partner_id: Freshness(row.newest_event_at, row.last_applied_at, None, checked_at, row.partner_id)
+        for row in rows
+    }
+    newest = max((f.newest_event_at for f in partners.values() if f.newest_event_at), default=None)
+    applied = max((f.last_applied_at for f in partners.values() if f.last_applied_at), default=None)
+    return FreshnessSnapshot(Freshness(newest, applied, lag, checked_at), partners)
 
 
 class LagSource(Protocol):
@@ -118,38 +160,41 @@ class KafkaConsumerLag:
 
 
 class FreshnessProbe:
-    """Cached freshness; `current()` waits for a fresh value, `latest()` never waits once warm."""
+    """Cached freshness; `current()` waits for a fresh value, `latest()` never waits once warm.
+
+    Both take the partner whose figures the caller may see (None: the programme's, for analysts).
+    """
 
     def __init__(self, engine: AsyncEngine, lag_source: LagSource | None, *, ttl: float = 5.0) -> None:
         self._engine = engine
         self._lag_source = lag_source
         self._ttl = ttl
-        self._value: Freshness | None = None
+        self._value: FreshnessSnapshot | None = None
         self._expires = 0.0
         self._lock = asyncio.Lock()
-        self._refreshing: asyncio.Task[Freshness] | None = None
+        self._refreshing: asyncio.Task[FreshnessSnapshot] | None = None
 
-    async def current(self) -> Freshness:
+    async def current(self, partner_id: str | None = None) -> Freshness:
         if self._value is not None and time.monotonic() < self._expires:
-            return self._value
-        return await self.refresh()
+            return self._value.for_partner(partner_id)
+        return (await self.refresh()).for_partner(partner_id)
 
-    async def latest(self) -> Freshness:
+    async def latest(self, partner_id: str | None = None) -> Freshness:
         """The cached value (refreshed in the background when stale); waits only on the first call."""
         if self._value is None:
-            return await self.refresh()
+            return (await self.refresh()).for_partner(partner_id)
         if time.monotonic() >= self._expires and (self._refreshing is None or self._refreshing.done()):
             self._refreshing = asyncio.create_task(self.refresh())
-        return self._value
+        return self._value.for_partner(partner_id)
 
-    async def refresh(self) -> Freshness:
+    async def refresh(self) -> FreshnessSnapshot:
         async with self._lock:
             if self._value is not None and time.monotonic() < self._expires:
                 return self._value
             async with self._engine.connect() as connection:
-                row = (await connection.execute(_NEWEST)).one()
+                rows = (await connection.execute(_NEWEST_PER_PARTNER)).all()
             lag = await self._lag_source.lag() if self._lag_source is not None else None
-            self._value = Freshness(row.newest_event_at, row.last_applied_at, lag, datetime.now().astimezone())
+            self._value = snapshot_from_rows(rows, lag, datetime.now().astimezone())
             self._expires = time.monotonic() + self._ttl
             return self._value
 

@@ -1,16 +1,22 @@
 """Response models of the query API (apart from the tables and from the event contract)."""
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 
 class Freshness(BaseModel):
-    newest_event_at: str | None = Field(description="Event time of the newest event in the read models")
-    last_applied_at: str | None = Field(description="When the projector last applied an event (wall time)")
-    projector_lag: int | None = Field(description="Events in crm.events not yet applied; null when Kafka is away")
+    scope: Literal["programme", "partner"] = Field(
+        description="`programme` (analyst tokens): every partner's events; `partner`: the token's own partner's"
+    )
+    newest_event_at: str | None = Field(description="Event time of the newest event in the read models (of the scope)")
+    last_applied_at: str | None = Field(description="When the projector last applied an event of the scope (wall time)")
+    projector_lag: int | None = Field(
+        description="Events in crm.events not yet applied; null when Kafka is away, and always for a partner "
+        "(Kafka's lag is per partition, shared by several partners: none of it is the partner's own)"
+    )
     checked_at: str
 
 

@@ -166,7 +166,9 @@ async function load() {
     const agreements = (await Promise.all(partners.map((p) => allPages(`/v1/partners/${encodeURIComponent(p)}/agreements?limit=500`)))).flat();
     renderAgreements(agreements);
     const status = await api("/v1/status");
-    const lag = status.projector_lag === null || status.projector_lag === undefined ? "unknown" : `${status.projector_lag} events`;
+    // A partner's figures are its own events only; Kafka's lag is not (the API leaves it out).
+    const lag = status.scope === "partner" ? "not shown to partners"
+      : status.projector_lag === null || status.projector_lag === undefined ? "unknown" : `${status.projector_lag} events`;
     $("#freshness").textContent = `newest event: ${status.newest_event_at || "none yet"} · last applied: ${status.last_applied_at || "never"} · projector lag: ${lag}`;
     $("#content").hidden = false;
     document.body.dataset.loaded = "true";

@@ -1,9 +1,9 @@
-"""`GET /v1/status`: how current the read models are (no token needed beyond a valid one)."""
+"""`GET /v1/status`: how current the read models are, as far as the caller may see (any valid token)."""
 
 from fastapi import APIRouter, Request, Response
 
 from crm.query.api.models import Status
-from crm.query.deps import CurrentPrincipal
+from crm.query.deps import CurrentPrincipal, freshness_partner
 from crm.query.freshness import FreshnessProbe
 from crm.query.rendering import json_response
 
@@ -11,10 +11,12 @@ router = APIRouter(tags=["operations"])
 
 
 @router.get("/v1/status", response_model=Status, summary="Freshness of the read models")
-async def get_status(request: Request, _: CurrentPrincipal) -> Response:
-    """The newest applied event (event time), when the projector last applied one, and its lag."""
+async def get_status(request: Request, principal: CurrentPrincipal) -> Response:
+    """The newest applied event (event time), when the projector last applied one, and its lag.
+
+    An analyst's figures are the programme's; a partner's are about its own events, without lag."""
     probe: FreshnessProbe = request.app.state.freshness
-    freshness = await probe.current()
+    freshness = await probe.current(freshness_partner(principal))
     return json_response({"status": "ok", **freshness.as_dict()}, headers=freshness.headers())
 
 
