@@ -69,10 +69,13 @@ async def test_events_through_kafka_and_the_projector_are_served_by_crm_query_ru
             status = await wait_for(
                 client,
                 "/v1/status",
-                partner_token,
+                analyst_token,
                 lambda s: s["newest_event_at"] == "2020-04-10T09:00:00Z" and s["projector_lag"] == 0,
             )
             assert status["last_applied_at"] is not None
+            own = (await client.get("/v1/status", headers=_auth(partner_token))).json()
+            assert own["scope"] == "partner" and own["newest_event_at"] == "2020-04-10T09:00:00Z"
+            assert own["projector_lag"] is None  # a topic partition's lag is not one partner's
             funnel = await wait_for(
                 client, "/v1/partners/tehnopol/funnel", partner_token, lambda f: f["stages"]["agreement"] == 1
             )

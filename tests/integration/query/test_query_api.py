@@ -286,3 +286,23 @@ async def test_the_dashboard_is_served_from_the_service_itself(isolated: Setting
         assert "http" not in page.text.replace("http-equiv", "")  # nothing from elsewhere
         assert (await api.client.get("/dashboard/dashboard.js")).headers["content-type"].startswith("text/javascript")
         assert (await api.client.get("/dashboard/secrets.txt")).status_code == 404
+
+
+async def test_a_partner_sees_how_current_its_own_data_is_and_nothing_of_the_others(isolated: Settings) -> None:
+    # Finding 8 of issue 13: the programme-wide newest event told every partner when others were active.
+    ours = decode_event(json.dumps(envelope("SMESelected", occurred_at="2020-01-01T00:00:00Z")))
+    theirs = decode_event(
+        json.dumps(envelope("SMESelected", partner_id="sisp", sme_id="si-1", occurred_at="2021-06-01T00:00:00Z"))
+    )
+    await load_into_read_models(isolated, [ours, theirs], [])
+    async with running_query_api(isolated) as api:
+        partner = await api.get("/v1/partners/tehnopol/smes", api.partner_token)
+        assert partner.headers["x-crm-newest-event-at"] == "2020-01-01T00:00:00Z"
+        assert "x-crm-projector-lag" not in partner.headers
+        assert partner.json()["freshness"]["newest_event_at"] == "2020-01-01T00:00:00Z"
+        assert (await api.get("/v1/status", api.partner_token)).json()["newest_event_at"] == "2020-01-01T00:00:00Z"
+        analyst = await api.get("/v1/partners/tehnopol/smes")
+        assert analyst.headers["x-crm-newest-event-at"] == "2021-06-01T00:00:00Z"
+        assert "x-crm-projector-lag" in analyst.headers
+        health = await api.client.get("/health")
+        assert not [name for name in health.headers if name.startswith("x-crm-")], health.headers
