@@ -203,6 +203,10 @@ async def test_csv_on_request_is_spreadsheet_safe_and_paged(isolated: Settings) 
             "PilotOpened",
             "AgreementSigned",
         ]
+        # Finding 10 of issue 13: the payload column was empty; it holds the payload as JSON text.
+        assert list(timeline[0]) == ["partner_id", "sme_id", "occurred_at", "event_type", "event_id", "payload"]
+        assert json.loads(timeline[2]["payload"])["pilot_id"] == "p-17"
+        assert json.loads(timeline[0]["payload"])["target_markets"] == ["CN", "VN"]
         for path in ("pilots", "agreements", "alerts"):
             response = await api.get(f"/v1/partners/tehnopol/{path}", headers={"Accept": "text/csv"})
             assert response.status_code == 200 and response.text.count("\r\n") >= 1

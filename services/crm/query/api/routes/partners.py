@@ -2,6 +2,7 @@
 
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 
 from crm.contract.events import rfc3339
@@ -90,7 +91,12 @@ async def get_sme(
     sme = await listing.sme_with_timeline(connection, partner_id, sme_id)
     if sme is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no SME {sme_id!r} at partner {partner_id!r}")
-    rows = [{"partner_id": partner_id, "sme_id": sme_id, **entry} for entry in sme["timeline"]]
+    # The payload as one JSON text cell: its fields differ by event type, and flattening it into
+    # `payload.*` columns left the `payload` column empty (finding 10 of issue 13).
+    rows = [
+        {"partner_id": partner_id, "sme_id": sme_id, **entry, "payload": _json_text(entry["payload"])}
+        for entry in sme["timeline"]
+    ]
     columns = ["partner_id", "sme_id", "occurred_at", "event_type", "event_id", "payload"]
     return render(output, _sme(sme), freshness, rows=rows, columns=columns, filename=f"{partner_id}-{sme_id}")
 
@@ -163,3 +169,7 @@ async def get_alerts(
     items = [{**{name: getattr(view, name) for name in _ALERT_COLUMNS}} for view in views]
     body = {"items": items, "total": total, "next": next_cursor}
     return render(output, body, freshness, rows=items, columns=_ALERT_COLUMNS, filename=f"{partner_id}-alerts")
+
+
+def _json_text(value: object) -> str:
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
