@@ -3,6 +3,8 @@
 Every table carries `partner_id`, so one partner's rows can be served and rebuilt alone.
 """
 
+from typing import Any
+
 from sqlalchemy import (
     ARRAY,
     BigInteger,
@@ -24,19 +26,23 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID
 metadata = MetaData()
 
 
-def tracking_table(name: str, comment: str) -> Table:
+def tracking_table(
+    name: str, comment: str, *extra: Column[Any], primary_key: tuple[str, ...] = ("event_id",)
+) -> Table:
     """A tracking record: one row per applied event id, written in the same transaction as the
-    read-model rows the event changed; a duplicate event_id means "already applied"."""
+    read-model rows the event changed; a known key means "already applied"."""
     return Table(
         name,
         metadata,
-        Column("event_id", UUID(as_uuid=True), primary_key=True),
+        Column("event_id", UUID(as_uuid=True), nullable=False),
         Column("partner_id", String(64), nullable=False),
         Column("event_type", String(40), nullable=False),
         Column("occurred_at", DateTime(timezone=True), nullable=False),
         Column("kafka_partition", Integer, nullable=True),
         Column("kafka_offset", BigInteger, nullable=True),
         Column("applied_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        *extra,
+        PrimaryKeyConstraint(*primary_key, name=f"{name}_pkey"),
         comment=comment,
     )
 
@@ -45,20 +51,12 @@ def tracking_table(name: str, comment: str) -> Table:
 # (partner_id, event_id), one partner's id can never hide another's event. `content_hash` (of the
 # event's canonical encoding, crm.contract.identity) tells a harmless re-send from a reused id;
 # rows applied before revision 0006 have none.
-applied_events = Table(
+applied_events = tracking_table(
     "applied_events",
-    metadata,
-    Column("event_id", UUID(as_uuid=True), nullable=False),
-    Column("partner_id", String(64), nullable=False),
-    Column("event_type", String(40), nullable=False),
-    Column("occurred_at", DateTime(timezone=True), nullable=False),
-    Column("kafka_partition", Integer, nullable=True),
-    Column("kafka_offset", BigInteger, nullable=True),
-    Column("applied_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("content_hash", LargeBinary, nullable=True),
-    PrimaryKeyConstraint("partner_id", "event_id", name="applied_events_pkey"),
-    comment="The tracking record: which events the read models contain. Written in the same "
+    "The tracking record: which events the read models contain. Written in the same "
     "transaction as the rows they changed; a known (partner_id, event_id) means 'already applied'.",
+    Column("content_hash", LargeBinary, nullable=True),
+    primary_key=("partner_id", "event_id"),
 )
 
 accepted_events = Table(
