@@ -1,6 +1,4 @@
-"""Reading a request body safely: JSON only, and never more than the configured number of bytes."""
-
-import asyncio
+"""The gateway's request body: JSON only (its size limit and deadline: `crm.http_bodies`)."""
 
 from fastapi import HTTPException, Request, status
 
@@ -14,31 +12,3 @@ def require_json(request: Request) -> None:
             status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
             f"send the events as {_JSON} (got {media_type or 'no content type'!r})",
         )
-
-
-async def read_limited(request: Request, max_bytes: int, timeout: float) -> bytes:
-    """The whole body, or 413 as soon as it is known to be larger than `max_bytes`, or 408 when
-    it has not all arrived within `timeout` seconds (a body trickled in holds a connection)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-        raise _too_large(max_bytes)
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        async with asyncio.timeout(timeout):
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > max_bytes:
-                    raise _too_large(max_bytes)
-                chunks.append(chunk)
-    except TimeoutError:
-        raise HTTPException(
-            status.HTTP_408_REQUEST_TIMEOUT,
-            f"the body did not arrive within {timeout:g} s; send it at once",
-            headers={"Connection": "close"},
-        ) from None
-    return b"".join(chunks)
-
-
-def _too_large(max_bytes: int) -> HTTPException:
-    return HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"the body is larger than {max_bytes} bytes")

@@ -7,10 +7,11 @@ import orjson
 import structlog
 from fastapi import APIRouter, Request, Response, status
 
-from crm.gateway.api.body import read_limited, require_json
+from crm.gateway.api.body import require_json
 from crm.gateway.api.models import Accepted, EventProblems, Refusal
 from crm.gateway.deps import gateway_state, writing_principal
 from crm.gateway.ingestion import ingest
+from crm.http_bodies import read_limited
 
 log = structlog.get_logger(__name__)
 _stdlib_log = logging.getLogger(__name__)
