@@ -2,12 +2,20 @@
 
 A body larger than the limit is refused (413) as soon as that is known, before it is all read; a
 body trickled in (a byte now and then) is cut after the deadline (408, connection closed), since
-it holds a connection and its memory for as long as the client likes.
+it holds a connection and its memory for as long as the client likes. The gateway reads its body
+with `read_limited` itself; the query API's writes do it through `LimitedBodyRoute`.
 """
 
 import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any
 
-from fastapi import HTTPException, Request, status
+from fastapi import HTTPException, Request, Response, status
+from fastapi.routing import APIRoute
+from starlette.types import Message, Receive
+
+# The query API's bodies are small JSON objects (a snooze's `until`); nothing legitimate comes near.
+QUERY_MAX_BODY_BYTES = 16 * 1024
 
 
 async def read_limited(request: Request, max_bytes: int, timeout: float) -> bytes:
@@ -36,3 +44,34 @@ async def read_limited(request: Request, max_bytes: int, timeout: float) -> byte
 
 def _too_large(max_bytes: int) -> HTTPException:
     return HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"the body is larger than {max_bytes} bytes")
+
+
+class LimitedBodyRoute(APIRoute):
+    """A route whose request body, whatever the method, is read with `read_limited` before FastAPI
+    parses it: at most `QUERY_MAX_BODY_BYTES`, within the app's `settings.http_body_timeout`.
+    FastAPI's own read has neither limit. (FastAPI reads a body before it resolves dependencies,
+    so this is no earlier than without it.)"""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+
+        async def limited(request: Request) -> Response:
+            timeout: float = request.app.state.settings.http_body_timeout
+            body = await read_limited(request, QUERY_MAX_BODY_BYTES, timeout)
+            return await handle(Request(request.scope, _replay(body, request.receive)))
+
+        return limited
+
+
+def _replay(body: bytes, then: Receive) -> Receive:
+    """An ASGI `receive` that gives `body` whole, then what the server sends next (a disconnect)."""
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            return await then()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive

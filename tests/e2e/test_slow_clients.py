@@ -78,28 +78,37 @@ def test_idle_half_sent_and_trickling_clients_are_cut_after_their_deadlines(
             assert service.alive()
 
         body = envelope("SMEWithdrawn", {}).__repr__().encode()  # any bytes: the body never arrives whole
-        trickle = connect(gateway_port)
-        trickle.sendall(
-            b"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            + f"Authorization: Bearer {token}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
-        )
-        trickle.settimeout(GIVE_UP)
-        answer, started = b"", time.monotonic()
-        for byte in body:  # one byte every 0.5 s, as in the review
-            try:
-                trickle.sendall(bytes([byte]))
-            except OSError:
-                break
-            trickle.settimeout(0.5)
-            try:
-                answer += trickle.recv(4096)
-            except TimeoutError:
-                continue
-            if answer or time.monotonic() - started > GIVE_UP:
-                break
-        trickle.close()
+        head = f"Content-Type: application/json\r\nAuthorization: Bearer {token}\r\n"
+        answer = trickled(gateway_port, f"POST /v1/events HTTP/1.1\r\nHost: x\r\n{head}", body)
         assert answer.startswith(b"HTTP/1.1 408"), f"a trickled body was not cut: {answer[:200]!r}"
         assert gateway.alive()
+        # the query API's writes (a snooze) read their body within the same deadline
+        snooze = "PUT /v1/partners/tehnopol/pilots/p-1/snooze HTTP/1.1\r\nHost: x\r\n"
+        answer = trickled(query_port, snooze + head, b'{"until": "2020-03-01T00:00:00Z"}' * 4)
+        assert answer.startswith(b"HTTP/1.1 408"), f"a trickled snooze body was not cut: {answer[:200]!r}"
+        assert query.alive()
+
+
+def trickled(port: int, head: str, body: bytes) -> bytes:
+    """What the server answers to a request whose body is sent one byte every 0.5 s (as in the
+    review), until it answers or closes; b"" if it never did within GIVE_UP."""
+    trickle = connect(port)
+    trickle.sendall(f"{head}Content-Length: {len(body)}\r\n\r\n".encode())
+    answer, started = b"", time.monotonic()
+    for byte in body:
+        if answer or time.monotonic() - started > GIVE_UP:
+            break
+        try:
+            trickle.sendall(bytes([byte]))
+        except OSError:
+            break
+        trickle.settimeout(0.5)
+        try:
+            answer += trickle.recv(4096)
+        except TimeoutError:
+            continue
+    trickle.close()
+    return answer
 
 
 def _answers(url: str) -> bool:

@@ -1,6 +1,7 @@
 """Snooze and acknowledge over HTTP, against the real PostgreSQL: who may, what it stores, what the
 alerts service then reads."""
 
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
@@ -11,6 +12,7 @@ from crm.alerts.rules import Controls, Decision, PilotState, Stall, alert_event,
 from crm.alerts.store import PostgresAlertViews, ReceivedAlert
 from crm.contract.decoding import encode_event
 from crm.db.engine import create_engine
+from crm.http_bodies import QUERY_MAX_BODY_BYTES
 from crm.settings import Settings
 from tests.support.query import running_query_api
 
@@ -95,3 +97,25 @@ async def test_a_partner_acknowledges_its_own_alert_only(isolated: Settings) -> 
         (listed,) = (await api.get("/v1/partners/tehnopol/alerts", api.partner_token)).json()["items"]
     assert listed["acknowledged_at"] is not None
     assert {str(a) for a in (await controls_now(isolated)).acknowledged} == {alert}
+
+
+async def test_a_body_too_large_for_a_write_is_refused_before_it_is_read(isolated: Settings) -> None:
+    path = "/v1/partners/tehnopol/pilots/p-1/snooze"
+    padded = b'{"until": "2020-03-01T00:00:00Z", "pad": "' + b"x" * QUERY_MAX_BODY_BYTES + b'"}'
+    async with running_query_api(isolated) as api:
+        headers = {**api.auth(api.partner_token), "Content-Type": "application/json"}
+        declared = await api.client.put(path, content=padded, headers=headers)
+        assert declared.status_code == 413, declared.text
+        assert str(QUERY_MAX_BODY_BYTES) in declared.json()["detail"]
+
+        async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: counted as it arrives
+            for start in range(0, len(padded), 4096):
+                yield padded[start : start + 4096]
+
+        streamed = await api.client.put(path, content=chunks(), headers=headers)
+        assert streamed.status_code == 413, streamed.text
+        acknowledged = await api.client.post(
+            f"/v1/partners/tehnopol/alerts/{uuid4()}/acknowledge", content=padded, headers=headers
+        )
+        assert acknowledged.status_code == 413, acknowledged.text
+    assert not (await controls_now(isolated)).snoozed_until

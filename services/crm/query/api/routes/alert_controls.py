@@ -13,14 +13,18 @@ from fastapi import APIRouter, HTTPException, Path, status
 
 from crm.alerts.controls import acknowledge_alert, snooze_pilot
 from crm.contract.fields import IDENTIFIER_PATTERN
+from crm.http_bodies import LimitedBodyRoute
 from crm.query.api.models import Acknowledgement, Problem, Snooze, SnoozeRequest
 from crm.query.deps import CurrentPrincipal, Database, WritablePartner
 
-router = APIRouter(tags=["alerts"])
+# The bodies are read within CRM_HTTP_BODY_TIMEOUT and at most QUERY_MAX_BODY_BYTES (408, 413).
+router = APIRouter(tags=["alerts"], route_class=LimitedBodyRoute)
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": Problem, "description": "No token, or an unknown or revoked one"},
     403: {"model": Problem, "description": "An analyst token, or another partner's token"},
+    408: {"model": Problem, "description": "The body did not arrive within CRM_HTTP_BODY_TIMEOUT"},
+    413: {"model": Problem, "description": "A body larger than 16 KiB"},
     422: {"model": Problem, "description": "A bad parameter or body"},
 }
 _PREFIX = "/v1/partners/{partner_id}"
