@@ -20,6 +20,7 @@ from crm.gateway.claims import ClaimsUnavailable, ConflictingEvents, PostgresEve
 from crm.gateway.deps import GatewayState, bearer_scheme
 from crm.gateway.ingestion import ForeignEvents, KafkaUnavailable, Limits
 from crm.gateway.kafka import KafkaEventSink
+from crm.http_problems import problem_response
 from crm.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -92,15 +93,12 @@ def _add_error_handlers(app: FastAPI, *, retry_after: int) -> None:
     async def conflicting(_: Request, error: ConflictingEvents) -> Response:
         log.info("events.refused", status=409, problems=len(error.problems))
         ids = sorted({p.message.split()[1] for p in error.problems})
-        body = {
-            "type": "about:blank",
-            "title": "Conflict",
-            "status": status.HTTP_409_CONFLICT,
-            "detail": f"event_id {', '.join(ids)} was already accepted with other content; nothing was published. "
+        return problem_response(
+            status.HTTP_409_CONFLICT,
+            f"event_id {', '.join(ids)} was already accepted with other content; nothing was published. "
             "Re-send an event with the same content, or give a new event a new event_id",
-            "errors": [p.as_dict() for p in error.problems],
-        }
-        return Response(orjson.dumps(body), status.HTTP_409_CONFLICT, media_type="application/problem+json")
+            errors=[p.as_dict() for p in error.problems],
+        )
 
     @app.exception_handler(ClaimsUnavailable)
     async def claims_unavailable(_: Request, error: ClaimsUnavailable) -> Response:
