@@ -3,6 +3,8 @@
 Without it a client that opens a connection and sends nothing, or half a request line, holds the
 connection (and its memory) for as long as it likes; a few hundred such clients exhaust the
 service. uvicorn's `timeout_keep_alive` only starts after a response.
+
+The same protocol counts the open connections for the concurrency limit (`crm/http_concurrency.py`).
 """
 
 import asyncio
@@ -10,17 +12,24 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from crm.http_concurrency import Load
+
 _TIMED_OUT = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
 
 
-def header_deadline_protocol(header_timeout: float) -> type[asyncio.Protocol]:
+def header_deadline_protocol(header_timeout: float, load: Load | None = None) -> type[asyncio.Protocol]:
     """An `HttpToolsProtocol` that closes a connection (with a 408) whose request headers are
-    not complete `header_timeout` seconds after it opened or after its request began."""
+    not complete `header_timeout` seconds after it opened or after its request began; it counts
+    its open connections in `load.connections`."""
+    counts = load if load is not None else Load()
 
     class HeaderDeadlineProtocol(HttpToolsProtocol):
         _header_timer: asyncio.TimerHandle | None = None
+        _counted = False
 
         def connection_made(self, transport: Any) -> None:
+            counts.connections += 1
+            self._counted = True
             super().connection_made(transport)
             self._arm()
 
@@ -33,6 +42,9 @@ def header_deadline_protocol(header_timeout: float) -> type[asyncio.Protocol]:
             super().on_headers_complete()
 
         def connection_lost(self, exc: Exception | None) -> None:
+            if self._counted:
+                counts.connections -= 1
+                self._counted = False
             self._disarm()
             super().connection_lost(exc)
 

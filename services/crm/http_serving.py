@@ -10,22 +10,26 @@ def serve(app: FastAPI, settings: Settings, port: int) -> None:
     import uvicorn
 
     from crm.db.migrate import upgrade_database
+    from crm.http_concurrency import ConcurrencyLimit, Load, uvicorn_backstop
     from crm.http_deadlines import header_deadline_protocol
     from crm.logs import configure_logging
 
     configure_logging(settings.log_level, settings.log_format)
     assert settings.database_url
     upgrade_database(settings.database_url)
+    load, limit = Load(), settings.http_max_connections
     uvicorn.run(
-        app,
+        # past the limit a problem+json 503 with Retry-After, before the app is reached
+        ConcurrencyLimit(app, load, limit, settings.gateway_retry_after),
         host=settings.bind_host,
         port=port,
         log_config=None,
         access_log=False,
         loop="auto",  # uvloop when installed
         # httptools' parser, with a deadline for request headers (crm/http_deadlines.py)
-        http=header_deadline_protocol(settings.http_header_timeout),
+        # and counting the open connections for ConcurrencyLimit
+        http=header_deadline_protocol(settings.http_header_timeout, load),
         timeout_keep_alive=settings.http_keepalive_timeout,
-        limit_concurrency=settings.http_max_connections,  # beyond it: 503 before the app is reached
+        limit_concurrency=uvicorn_backstop(limit),  # a net only: ConcurrencyLimit answers first
         timeout_graceful_shutdown=10,
     )

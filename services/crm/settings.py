@@ -79,9 +79,10 @@ class Settings(BaseSettings):
 
     # Every HTTP service (gateway, query API): a connection must send its request headers within
     # `http_header_timeout` seconds of opening (or of starting a request), an idle keep-alive
-    # connection is closed after `http_keepalive_timeout`, the gateway reads a body within
-    # `http_body_timeout`, and past `http_max_connections` open connections and tasks requests
-    # get a 503.
+    # connection is closed after `http_keepalive_timeout`, a body (the gateway's, the query API's
+    # writes) is read within `http_body_timeout`, and with more than `http_max_connections` open
+    # connections or as many requests in flight a request gets a problem+json 503 with
+    # Retry-After (crm/http_concurrency.py).
     http_header_timeout: float = Field(default=10.0, gt=0)
     http_keepalive_timeout: int = Field(default=5, ge=1)
     http_body_timeout: float = Field(default=30.0, gt=0)

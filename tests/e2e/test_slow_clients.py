@@ -2,6 +2,7 @@
 `crm query run` as users run them, with short deadlines. Each check waits far longer than the
 deadline before it fails, so a loaded machine cannot make it flaky; none times the service."""
 
+import json
 import socket
 import subprocess
 import sys
@@ -109,6 +110,54 @@ def trickled(port: int, head: str, body: bytes) -> bytes:
             continue
     trickle.close()
     return answer
+
+
+def test_past_the_connection_limit_a_client_gets_a_json_503_with_retry_after(
+    isolated: Settings, tmp_path: Path
+) -> None:
+    gateway_port, query_port, limit = free_port(), free_port(), 2
+    env = service_environment(
+        isolated,
+        CRM_GATEWAY_PORT=str(gateway_port),
+        CRM_QUERY_PORT=str(query_port),
+        CRM_HTTP_MAX_CONNECTIONS=str(limit),
+        CRM_HTTP_HEADER_TIMEOUT=str(GIVE_UP * 2),  # the connections holding the limit stay open
+        CRM_GATEWAY_RETRY_AFTER="7",
+    )
+    logs = tmp_path / "logs"
+    with (
+        ServiceProcess("gateway", ["gateway", "run"], env, logs / "gateway.log") as gateway,
+        ServiceProcess("query", ["query", "run"], env, logs / "query.log") as query,
+    ):
+        for service, port in ((gateway, gateway_port), (query, query_port)):
+            url = f"http://127.0.0.1:{port}/health"
+            assert wait_until(lambda u=url: _answers(u), 90, interval=0.3), service.log_path.read_text()[-3000:]
+            holding = [connect(port) for _ in range(limit)]  # open, sending nothing yet
+            try:
+                over = connect(port)
+                over.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+                received = closed_by_server(over)  # answered, then closed (as uvicorn's own 503)
+                over.close()
+                assert received is not None, f"{service.name}: the connection past the limit stayed open"
+                head, _, body = received.partition(b"\r\n\r\n")
+                lines = head.decode("latin-1").split("\r\n")
+                headers = {name.lower(): value.strip() for name, _, value in (h.partition(":") for h in lines[1:])}
+                assert lines[0].startswith("HTTP/1.1 503"), received[:300]
+                assert headers.get("content-type") == "application/problem+json", received[:300]
+                assert headers.get("retry-after") == "7", received[:300]
+                problem = json.loads(body)
+                assert problem["status"] == 503 and problem["title"] == "Service Unavailable", problem
+                assert f"limit of {limit}" in problem["detail"], problem
+                # the connections within the limit are served
+                holding[0].sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                served = closed_by_server(holding[0])
+                assert served is not None and served.startswith(b"HTTP/1.1 200"), served
+            finally:
+                for connection in holding:
+                    connection.close()
+            # once they are gone, new clients are served again
+            assert wait_until(lambda u=url: _answers(u), 30, interval=0.2), f"{service.name} stayed over its limit"
+            assert service.alive()
 
 
 def _answers(url: str) -> bool:
