@@ -16,7 +16,7 @@ from crm.auth.tokens import TokenStore, TokenStoreUnavailable
 from crm.contract.decoding import InvalidEvents, TooManyEvents
 from crm.contract.events import DomainEvent
 from crm.gateway.api.routes import events, health
-from crm.gateway.claims import ClaimsUnavailable, ConflictingEvents, PostgresEventClaims
+from crm.gateway.claims import ClaimsUnavailable, ConflictingEvents, PostgresEventClaims, UnclaimableEvents
 from crm.gateway.deps import GatewayState, bearer_scheme
 from crm.gateway.ingestion import ForeignEvents, KafkaUnavailable, Limits
 from crm.gateway.kafka import KafkaEventSink
@@ -107,6 +107,18 @@ def _add_error_handlers(app: FastAPI, *, retry_after: int) -> None:
             status.HTTP_503_SERVICE_UNAVAILABLE,
             {"detail": "the event ids could not be checked (database unavailable); retry the same events later"},
             {"Retry-After": str(retry_after)},
+        )
+
+    @app.exception_handler(UnclaimableEvents)
+    async def unclaimable(_: Request, error: UnclaimableEvents) -> Response:
+        # Not "retry later": the same events would be refused the same way. Nothing was published.
+        log.warning("events.refused", status=400, reason=str(error))
+        return _json(
+            status.HTTP_400_BAD_REQUEST,
+            {
+                "detail": f"the event ids could not be recorded: {error}; nothing was published, and re-sending "
+                "the same events fails the same way"
+            },
         )
 
     @app.exception_handler(KafkaUnavailable)

@@ -12,12 +12,12 @@ with their hashes, which is right, since the sender retries the same events.
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm.contract.decoding import Problem
 from crm.contract.events import DomainEvent
 from crm.contract.identity import EventKey, content_hash, event_key
+from crm.db.failures import is_database_failure, unstorable_reason
 
 CONFLICT_SQLSTATE = "CRM09"
 
@@ -32,6 +32,11 @@ class ConflictingEvents(ValueError):
 
 class ClaimsUnavailable(RuntimeError):
     """The database holding the accepted ids did not answer; the sender should retry."""
+
+
+class UnclaimableEvents(ValueError):
+    """The database refused the request's ids as data (`crm/db/failures.py`): the same request
+    fails the same way however often it is retried."""
 
 
 def _conflict(index: int, event: DomainEvent, where: str) -> Problem:
@@ -53,7 +58,8 @@ class PostgresEventClaims:
         self._engine = engine
 
     async def claim(self, events: Sequence[DomainEvent]) -> None:
-        """Claim the events' ids, or raise ConflictingEvents (nothing claimed) / ClaimsUnavailable."""
+        """Claim the events' ids, or raise ConflictingEvents (nothing claimed), UnclaimableEvents
+        (refused as data) or ClaimsUnavailable (the database away, the connection dropped)."""
         if not events:
             return
         hashes = [content_hash(event) for event in events]
@@ -77,6 +83,9 @@ class PostgresEventClaims:
                 raise ConflictingEvents(
                     [_conflict(i, e, "accepted") for i, e in enumerate(events) if str(e.event_id) in known]
                 ) from None
-            if isinstance(error, OSError | TimeoutError | SQLAlchemyError) or hasattr(error, "sqlstate"):
-                raise ClaimsUnavailable(repr(error)) from error
-            raise
+            if not is_database_failure(error):
+                raise
+            reason = unstorable_reason(error)
+            if reason is not None:
+                raise UnclaimableEvents(reason) from error
+            raise ClaimsUnavailable(repr(error)) from error

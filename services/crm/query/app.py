@@ -8,12 +8,11 @@ import structlog
 from fastapi import FastAPI, HTTPException, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crm.auth.tokens import TokenStore, TokenStoreUnavailable
-from crm.db.failures import unstorable_reason
+from crm.db.failures import DATABASE_ERRORS, connection_lost, unstorable_reason
 from crm.query.api.routes import alert_controls, dashboard, me, partners, programme
 from crm.query.api.routes import status as status_routes
 from crm.query.deps import freshness_partner, verified_principal
@@ -112,26 +111,32 @@ def create_app(settings: Settings, engine: AsyncEngine, token_store: TokenStore,
     return app
 
 
-def _add_error_handlers(app: FastAPI, retry_after: int) -> None:
-    @app.exception_handler(TokenStoreUnavailable)
-    @app.exception_handler(OSError)
-    @app.exception_handler(SQLAlchemyError)
-    async def database_away(_: Request, error: Exception) -> Response:
-        if unstorable_reason(error) is not None:
-            # A value PostgreSQL refuses as data (out of range, malformed): retrying cannot help,
-            # so no 503. The parameters are validated before this; this is the net under them.
-            log.warning("query.data_refused", error=repr(error))
-            return json_response(
-                {"detail": "a parameter is out of range or malformed for the database"},
-                status.HTTP_400_BAD_REQUEST,
-            )
-        # PostgreSQL away is not a bug of the request: say so, and when to come back.
-        log.warning("query.database_unavailable", error=repr(error))
+def database_failure_answer(error: Exception, retry_after: int) -> Response:
+    """A failure of PostgreSQL or of the way to it, classified by `crm/db/failures.py`: data it
+    refuses is 400 (retrying cannot help); anything else, the database unreachable or the
+    connection dropped above all, 503 with Retry-After."""
+    if unstorable_reason(error) is not None:
+        # A value PostgreSQL refuses as data (out of range, malformed): no 503. The parameters
+        # are validated before this; this is the net under them.
+        log.warning("query.data_refused", error=repr(error))
         return json_response(
-            {"detail": "the read models are unavailable (database unreachable); retry later"},
-            status.HTTP_503_SERVICE_UNAVAILABLE,
-            {"Retry-After": str(retry_after)},
+            {"detail": "a parameter is out of range or malformed for the database"}, status.HTTP_400_BAD_REQUEST
         )
+    # PostgreSQL away is not a bug of the request: say so, and when to come back.
+    log.warning("query.database_unavailable", error=repr(error), connection_lost=connection_lost(error))
+    return json_response(
+        {"detail": "the read models are unavailable (database unreachable); retry later"},
+        status.HTTP_503_SERVICE_UNAVAILABLE,
+        {"Retry-After": str(retry_after)},
+    )
+
+
+def _add_error_handlers(app: FastAPI, retry_after: int) -> None:
+    async def database_failed(_: Request, error: Exception) -> Response:
+        return database_failure_answer(error, retry_after)
+
+    for failure in (TokenStoreUnavailable, *DATABASE_ERRORS):  # SQLAlchemy's, asyncpg's, OSError
+        app.add_exception_handler(failure, database_failed)
 
     @app.exception_handler(HTTPException)
     async def refused(_: Request, error: HTTPException) -> Response:

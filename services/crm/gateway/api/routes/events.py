@@ -42,6 +42,7 @@ REQUEST_BODY: dict[str, Any] = {
     response_model=Accepted,
     summary="Send one event or an array of events",
     responses={
+        400: {"model": Refusal, "description": "The database refused the event ids as data; re-sending fails alike"},
         401: {"model": Refusal, "description": "No token, or an unknown or revoked one"},
         403: {"model": Refusal, "description": "An analyst token, or an event of another partner"},
         408: {"model": Refusal, "description": "The body did not arrive within CRM_HTTP_BODY_TIMEOUT"},
@@ -49,7 +50,7 @@ REQUEST_BODY: dict[str, Any] = {
         415: {"model": Refusal, "description": "Not application/json"},
         409: {"model": Refusal, "description": "An event_id already accepted with other content"},
         422: {"model": EventProblems, "description": "Invalid events, every problem located"},
-        503: {"model": Refusal, "description": "Kafka did not acknowledge in time; retry the same events"},
+        503: {"model": Refusal, "description": "Kafka or PostgreSQL unavailable; retry the same events"},
     },
     openapi_extra=REQUEST_BODY,
 )
