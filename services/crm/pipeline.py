@@ -17,7 +17,7 @@ from crm.db.migrate import upgrade_database
 from crm.infra.errors import InfrastructureError
 from crm.infra.processes import port_accepts, wait_until
 from crm.infra.services import ServiceProcess, service_environment
-from crm.infra.stack import running_infrastructure
+from crm.infra.stack import running_infrastructure, without_password
 from crm.messaging.topic_admin import contract_topics, ensure_topics
 from crm.settings import Settings
 
@@ -100,11 +100,15 @@ def run_stack_in_foreground(settings: Settings) -> None:
         log.info(
             "stack.ready",
             kafka=pipeline.settings.kafka_bootstrap,
-            database=pipeline.settings.database_url,
+            database=without_password(pipeline.settings.database_url or ""),
             logs=str(pipeline.settings.state_dir / "logs"),
         )
         print(f"Kafka:      {pipeline.settings.kafka_bootstrap}")
-        print(f"PostgreSQL: {pipeline.settings.database_url}")
+        print(f"PostgreSQL: {without_password(pipeline.settings.database_url or '')}")
+        if settings.database_url is None:
+            urls = pipeline.settings.postgres_dir
+            print(f'            for the CLI: export CRM_DATABASE_URL="$(cat {urls / "app.url"})"')
+            print(f'            for crm sql grant: export CRM_DATABASE_ADMIN_URL="$(cat {urls / "admin.url"})"')
         if "gateway" in pipeline.services:
             print(f"Gateway:    http://{pipeline.settings.bind_host}:{pipeline.settings.gateway_port}/docs")
         if "query" in pipeline.services:

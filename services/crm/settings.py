@@ -18,6 +18,9 @@ class Settings(BaseSettings):
     # External infrastructure. When unset, the project starts its own under `state_dir`.
     kafka_bootstrap: str | None = None
     database_url: str | None = None
+    # A role that may create roles, for `crm sql grant` / `revoke` only (default: database_url).
+    # Never handed to the services. The embedded server's superuser when it runs.
+    database_admin_url: str | None = None
 
     # Ports of the embedded servers; 0 picks a free port at start-up.
     kafka_port: int = Field(default=0, ge=0, le=65535)

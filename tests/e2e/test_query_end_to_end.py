@@ -91,12 +91,15 @@ async def test_events_through_kafka_and_the_projector_are_served_by_crm_query_ru
             assert (await client.get("/")).status_code == 200
         assert projector.alive() and query.alive(), (tmp_path / "query.log").read_text()[-3000:]
 
-    # `crm sql grant` prints a connection URL once; that login sees tehnopol's rows only.
+    # `crm sql grant` prints a connection URL once; that login sees tehnopol's rows only. It needs
+    # the administrator's URL, which the services are never given.
+    assert "CRM_DATABASE_ADMIN_URL" not in env
+    admin_env = {**env, "CRM_DATABASE_ADMIN_URL": settings.database_admin_url or ""}
     role = f"crm_e2e_{int(time.time() * 1000) % 10**9}"
     granted = await asyncio.to_thread(
         subprocess.run,
         [sys.executable, "-m", "crm.cli", "sql", "grant", "--partner", "tehnopol", "--role", role],
-        env=env,
+        env=admin_env,
         capture_output=True,
         text=True,
         check=True,
@@ -110,7 +113,7 @@ async def test_events_through_kafka_and_the_projector_are_served_by_crm_query_ru
     revoked = await asyncio.to_thread(
         subprocess.run,
         [sys.executable, "-m", "crm.cli", "sql", "revoke", "--role", role],
-        env=env,
+        env=admin_env,
         capture_output=True,
         text=True,
     )

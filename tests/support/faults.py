@@ -103,7 +103,7 @@ async def _wait(predicate: Any, timeout: float, what: str) -> None:
 async def _refuse_connections(postgres: EmbeddedPostgres, for_seconds: float) -> None:
     hba = postgres.data_dir / "pg_hba.conf"
     original = hba.read_text()
-    admin = await asyncpg.connect(plain_dsn(postgres.url))  # opened before the door closes
+    admin = await asyncpg.connect(plain_dsn(postgres.admin_url))  # opened before the door closes
     try:
         hba.write_text(REJECT_ALL + original)
         await admin.execute("SELECT pg_reload_conf()")

@@ -28,10 +28,13 @@ async def create_database(database_url: str, name: str) -> str:
 async def isolated_settings(base: Settings) -> Settings:
     assert base.kafka_bootstrap and base.database_url
     suffix = uuid.uuid4().hex[:10]
-    database_url = await create_database(base.database_url, f"crm_test_{suffix}")
+    name = f"crm_test_{suffix}"
+    database_url = await create_database(base.database_url, name)
+    admin_url = base.database_admin_url and make_url(base.database_admin_url).set(database=name)
     settings = base.model_copy(
         update={
             "database_url": database_url,
+            "database_admin_url": admin_url and admin_url.render_as_string(hide_password=False),
             "events_topic": f"test-{suffix}.events",
             "alerts_topic": f"test-{suffix}.alerts",
             "dlq_topic": f"test-{suffix}.events.dlq",

@@ -11,6 +11,19 @@ sql_app = typer.Typer(help="SQL access to the read models, one PostgreSQL login 
 app.add_typer(sql_app, name="sql")
 
 
+def _admin_url(settings: Settings) -> str:
+    """Creating and dropping roles needs CREATEROLE: the administrator's URL if there is one."""
+    from crm.infra.errors import InfrastructureError
+
+    url = settings.database_admin_url or settings.database_url
+    if not url:
+        raise InfrastructureError(
+            "Set CRM_DATABASE_ADMIN_URL (or CRM_DATABASE_URL) to a role that may create roles; "
+            "for the embedded server: .crm/postgres/admin.url while it runs."
+        )
+    return url
+
+
 @sql_app.command("grant")
 @friendly_errors
 def sql_grant(
@@ -22,15 +35,14 @@ def sql_grant(
     from crm.query.sql_access import SqlAccessError, grant_partner_login
 
     settings = Settings()
-    engine = create_engine(settings.database_url, pool_size=1)
+    engine = create_engine(_admin_url(settings), pool_size=1)
 
     async def grant() -> str:
         try:
             login = await grant_partner_login(engine, partner, role)
         finally:
             await engine.dispose()
-        assert settings.database_url
-        return login.dsn(settings.database_url)
+        return login.dsn(settings.database_url or _admin_url(settings))
 
     try:
         dsn = asyncio.run(grant())
@@ -56,7 +68,7 @@ def sql_revoke(
         raise typer.Exit(2)
     name = role or default_role_name(partner or "")
     settings = Settings()
-    engine = create_engine(settings.database_url, pool_size=1)
+    engine = create_engine(_admin_url(settings), pool_size=1)
 
     async def revoke() -> bool:
         try:

@@ -7,6 +7,7 @@ order) and get a parent-death signal, so even a SIGKILLed parent leaves no orpha
 
 import ctypes
 import os
+import pwd
 import signal
 import socket
 import subprocess
@@ -37,7 +38,8 @@ def spawn_server(
     """Start a server process whose output goes to `log_path`.
 
     Call from a long-lived thread (the main thread): Linux sends the parent-death signal when
-    the *thread* that forked exits.
+    the *thread* that forked exits. With `user`, it runs as that user with that user's own group
+    and no other.
     """
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = open(log_path, "ab")  # noqa: SIM115 - handed to the child, closed below
@@ -50,11 +52,19 @@ def spawn_server(
             cwd=cwd,
             env=env,
             user=user,
+            group=primary_group(user),
+            extra_groups=None if user is None else [],  # not the caller's groups (root's: 0)
             start_new_session=True,
             preexec_fn=lambda: _die_with_parent(parent_death_signal),
         )
     finally:
         log.close()
+
+
+def primary_group(user: str | None) -> int | None:
+    """The group to run `user`'s process with. `Popen(user=...)` alone keeps the caller's
+    groups, so a server started by root as `postgres` would still be in group 0."""
+    return None if user is None else pwd.getpwnam(user).pw_gid
 
 
 def stop_process(process: subprocess.Popen[bytes], sig: int, timeout: float) -> int:

@@ -16,9 +16,11 @@ log = structlog.get_logger(__name__)
 
 
 def service_environment(settings: Settings, **overrides: str) -> dict[str, str]:
-    """This process's environment plus every setting as a CRM_* variable."""
+    """This process's environment plus every setting as a CRM_* variable, but the database
+    administrator's URL: no service needs more than its own role."""
     env = dict(os.environ)
-    for name, value in settings.model_dump().items():
+    env.pop("CRM_DATABASE_ADMIN_URL", None)
+    for name, value in settings.model_dump(exclude={"database_admin_url"}).items():
         if value is not None:
             env[f"CRM_{name.upper()}"] = str(value)
     env.setdefault("CRM_LOG_FORMAT", "json")

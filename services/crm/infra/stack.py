@@ -42,8 +42,9 @@ def running_infrastructure(settings: Settings) -> Iterator[Settings]:
             stack.enter_context(_exclusive(settings.postgres_dir / ".lock"))
             postgres = stack.enter_context(EmbeddedPostgres(settings.postgres_dir, port=settings.postgres_port))
             updates["database_url"] = postgres.url
+            updates["database_admin_url"] = postgres.admin_url
         else:
-            log.info("postgres.external", url=_without_password(settings.database_url))
+            log.info("postgres.external", url=without_password(settings.database_url))
         if settings.kafka_bootstrap is None:
             stack.enter_context(_exclusive(settings.kafka_dir / ".lock"))
             broker = stack.enter_context(
@@ -55,7 +56,7 @@ def running_infrastructure(settings: Settings) -> Iterator[Settings]:
         yield settings.model_copy(update=updates)
 
 
-def _without_password(url: str) -> str:
+def without_password(url: str) -> str:
     scheme, sep, rest = url.partition("://")
     if "@" not in rest:
         return url
