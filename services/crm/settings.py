@@ -27,7 +27,7 @@ class Settings(BaseSettings):
     postgres_port: int = Field(default=0, ge=0, le=65535)
     kafka_heap: str = "512m"
 
-    # Topics (CONTRACT.md "Kafka").
+    # Topics (docs/contract.md "Kafka").
     events_topic: str = "crm.events"
     alerts_topic: str = "crm.alerts"
     dlq_topic: str = "crm.events.dlq"

@@ -506,7 +506,7 @@ def expected_stalls(
     acknowledged: Sequence[DomainEvent], now: datetime, threshold_days: int = 30
 ) -> dict[uuid.UUID, tuple[str, str]]:
     """From the reference fold alone: the PilotStalled id of each pilot in discussion idle for longer
-    than the threshold at `now` (CONTRACT.md "Stalled pilot"), with its (partner, pilot)."""
+    than the threshold at `now` (docs/contract.md "Stalled pilot"), with its (partner, pilot)."""
     from crm.alerts.rules import alert_id
 
     cutoff = now - timedelta(days=threshold_days)

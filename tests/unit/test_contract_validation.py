@@ -1,4 +1,4 @@
-"""The event contract refuses what CONTRACT.md says it must, naming the field."""
+"""The event contract refuses what docs/contract.md says it must, naming the field."""
 
 import json
 from typing import Any

@@ -168,7 +168,7 @@ def test_some_feeds_contradict_causality_in_send_order(accepted: dict[str, list[
 
 
 def count_kpis(events: list[DomainEvent], as_of: datetime, stall_days: int) -> dict[str, Any]:
-    """CONTRACT.md's derived figures, by the plainest reading of the rules."""
+    """docs/contract.md's derived figures, by the plainest reading of the rules."""
     selected, withdrawn, in_matchmaking = set(), set(), set()
     markets: set[str] = set()
     agreements: dict[str, tuple[str, str]] = {}

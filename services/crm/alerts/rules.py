@@ -69,7 +69,7 @@ class PilotState:
 
 
 def pilot_key(partner_id: str, pilot_id: str) -> str:
-    """The pilot's key on `crm.alerts` and in the service's table (CONTRACT.md)."""
+    """The pilot's key on `crm.alerts` and in the service's table (docs/contract.md)."""
     return f"{partner_id}/{pilot_id}"
 
 

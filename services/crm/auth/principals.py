@@ -1,4 +1,4 @@
-"""The role rules of CONTRACT.md: a partner reads and writes its own partner; an analyst reads all."""
+"""The role rules of docs/contract.md: a partner reads and writes its own partner; an analyst reads all."""
 
 from dataclasses import dataclass
 from typing import Literal

@@ -1,1 +1,1 @@
-"""The event contract with partner systems (CONTRACT.md), as strict pydantic models."""
+"""The event contract with partner systems (docs/contract.md), as strict pydantic models."""

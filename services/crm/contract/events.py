@@ -1,4 +1,4 @@
-"""The event contract (CONTRACT.md): one envelope, one payload model per event type.
+"""The event contract (docs/contract.md): one envelope, one payload model per event type.
 
 Every model is strict and closed: unknown fields, wrong types, unknown codes and naive
 timestamps are refused. This module is the single source of the JSON Schema files and the

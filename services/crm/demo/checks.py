@@ -32,7 +32,7 @@ class FigureCheck:
 
 
 def _normalised(value: Any) -> Any:
-    """Zero counts may be omitted from `*_by_*` maps (CONTRACT.md): compare them as absent."""
+    """Zero counts may be omitted from `*_by_*` maps (docs/contract.md): compare them as absent."""
     if isinstance(value, Mapping):
         return {key: _normalised(item) for key, item in value.items() if item not in (0, None)}
     if isinstance(value, list):

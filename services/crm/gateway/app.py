@@ -26,7 +26,7 @@ from crm.settings import Settings
 log = structlog.get_logger(__name__)
 
 DESCRIPTION = """\
-Partner systems send the events of CONTRACT.md here. `202 {"accepted": n}` means every event of the
+Partner systems send the events of docs/contract.md here. `202 {"accepted": n}` means every event of the
 request is durably stored in Kafka (acks from all in-sync replicas). A request with any problem
 publishes nothing. `503` (with `Retry-After`) means Kafka did not acknowledge in time: some events
 may or may not be stored, so retry **the same events with the same `event_id`s**; the pipeline

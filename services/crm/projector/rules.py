@@ -35,7 +35,7 @@ from crm.contract.events import (
 )
 
 STAGES = ("selected", "trained", "met", "piloting", "agreement")
-"""The funnel, in order (CONTRACT.md "Derived figures")."""
+"""The funnel, in order (docs/contract.md "Derived figures")."""
 
 Key = tuple[datetime, UUID]
 _Row = TypeVar("_Row", "SmeRow", "MarketRow", "PilotRow", "AgreementRow")

@@ -25,7 +25,7 @@ from crm.settings import Settings
 log = structlog.get_logger(__name__)
 
 DESCRIPTION = """\
-Read access to the read models for analysts and partners (CONTRACT.md "Queries").
+Read access to the read models for analysts and partners (docs/contract.md "Queries").
 
 * **Roles**: an analyst token reads everything; a partner token reads its own partner only
   (`403` elsewhere, including the programme-wide KPIs); no token, `401`.

@@ -1,4 +1,4 @@
-"""Derived figures (CONTRACT.md "Derived figures" and "Response shapes"), read from the read models.
+"""Derived figures (docs/contract.md "Derived figures" and "Response shapes"), read from the read models.
 
 Every figure can be asked `as_of` an instant in *event time*: it then counts what had happened by
 then (an SME selected by then, a pilot opened by then and not closed by then, ...), using the

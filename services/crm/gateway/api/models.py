@@ -1,4 +1,4 @@
-"""Wire models of the gateway's responses (CONTRACT.md "Response shapes"); not the event contract."""
+"""Wire models of the gateway's responses (docs/contract.md "HTTP"); not the event contract."""
 
 from pydantic import BaseModel
 

@@ -2,7 +2,7 @@
 
 The same writes as `crm alerts snooze` and `crm alerts ack` (`crm/alerts/controls.py`); the
 alerts service reads them at its next evaluation. A partner token changes its own partner only;
-an analyst token changes nothing (403), as CONTRACT.md's roles say.
+an analyst token changes nothing (403), as docs/contract.md's roles say.
 """
 
 from datetime import UTC, datetime

@@ -21,7 +21,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 async def get_programme_kpis(
     _: Analyst, connection: Connection, figures: Figures, as_of: AsOf, output: Output, freshness: CurrentFreshness
 ) -> Response:
-    """The KPIs of CONTRACT.md with progress against the targets; `as_of` computes them in event time.
+    """The KPIs of docs/contract.md with progress against the targets; `as_of` computes them in event time.
     CSV: one row for the programme, then one per partner."""
     kpis = await figures.programme_kpis(connection, as_of)
     rows = [{"partner_id": "(programme)", **_figures(kpis)}]
