@@ -95,7 +95,20 @@ class TimelineEntry(BaseModel):
 
 class SmeDetail(Sme):
     markets: list[SmeMarket]
-    timeline: list[TimelineEntry]
+    timeline: list[TimelineEntry] = Field(
+        description="The first page of the SME's applied events in event-time order (at most 50)"
+    )
+    timeline_total: int = Field(description="How many applied events the SME has in all")
+    timeline_next: str | None = Field(
+        description="The `cursor` of `GET .../smes/{sme_id}/timeline` for the next page; null when `timeline` is all"
+    )
+    freshness: Freshness
+
+
+class TimelinePage(BaseModel):
+    items: list[TimelineEntry]
+    total: int
+    next: str | None
     freshness: Freshness
 
 
