@@ -4,7 +4,9 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+from crm.alerts.controls import snooze_end
 
 
 class Freshness(BaseModel):
@@ -164,6 +166,12 @@ class SnoozeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     until: AwareDatetime = Field(description="No alert nor reminder for the pilot before this instant (RFC 3339)")
+
+    @field_validator("until")
+    @classmethod
+    def _within_utc(cls, until: datetime) -> datetime:
+        snooze_end(until)  # 9999-12-31T23:59:59-01:00 is no instant PostgreSQL can store (422, not 500)
+        return until
 
 
 class Snooze(BaseModel):
