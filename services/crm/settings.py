@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     # Overrides, JSON: {"CN": 45, "tehnopol": 20, "tehnopol/CN": 60} (market, partner, both).
     alerts_thresholds: dict[str, int] = Field(default_factory=dict)
     alerts_repeat_days: float = Field(default=7.0, gt=0)
+    # Snoozes a partner may hold that have not ended yet (every snooze is read on every evaluation).
+    alerts_max_snoozes_per_partner: int = Field(default=1000, ge=1)
     alerts_clock: Literal["wall", "event", "file"] = "wall"
     alerts_clock_file: Path | None = None
     # How long Kafka waits for a silent (crashed) worker before its partitions move on.

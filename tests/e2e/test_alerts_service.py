@@ -22,6 +22,7 @@ from tests.support.alerts import (
     pilot_event,
     publish,
 )
+from tests.support.query import load_into_read_models
 
 pytestmark = pytest.mark.infra
 
@@ -46,8 +47,9 @@ async def test_thresholds_overrides_resolution_snooze_and_acknowledge(isolated: 
         "CRM_ALERTS_REPEAT_DAYS": "7",
     }
     try:
+        await load_into_read_models(isolated, [opened[-1]], [])  # only a pilot the projector knows is snoozed
         async with engine.begin() as connection:
-            await snooze_pilot(connection, "tehnopol", "p-snoozed", day(40), "test")
+            await snooze_pilot(connection, "tehnopol", "p-snoozed", day(40), "test", max_snoozes=10)
         with alerts_service(isolated, tmp_path, **env) as service:
             async with AlertReader(isolated) as reader:
                 await publish(isolated, *opened)

@@ -18,6 +18,8 @@ from crm.contract.decoding import encode_event
 from crm.db.alert_tables import alert_outbox, applied_alert_events
 from crm.db.engine import create_engine
 from crm.settings import Settings
+from tests.support.alerts import pilot_event
+from tests.support.query import load_into_read_models
 
 pytestmark = pytest.mark.infra
 
@@ -123,6 +125,31 @@ async def test_the_cli_snoozes_acknowledges_and_lists(isolated: Settings, monkey
     missing = await asyncio.to_thread(runner.invoke, app, ["alerts", "ack", str(uuid4())])
     assert (missing.exit_code == 1 and missing.exception is None) or isinstance(missing.exception, SystemExit)
     assert "no alert" in missing.output
+
+
+async def test_the_cli_snoozes_only_an_opened_pilot_and_at_most_the_cap(
+    isolated: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Finding 9 of issue 13: `crm alerts snooze` stored a snooze for any pilot id, without limit.
+    await load_into_read_models(isolated, [pilot_event("PilotOpened", T0, p) for p in ("p-1", "p-2")], [])
+    from crm.cli import alerts  # noqa: F401 - registers `crm alerts`
+
+    monkeypatch.setenv("CRM_DATABASE_URL", isolated.database_url or "")
+    monkeypatch.setenv("CRM_ALERTS_MAX_SNOOZES_PER_PARTNER", "1")
+    runner = CliRunner()
+
+    async def refused(args: list[str], code: int = 1) -> str:
+        result = await asyncio.to_thread(runner.invoke, app, ["alerts", "snooze", *args])
+        assert result.exit_code == code, result.output
+        return result.output
+
+    assert "no pilot 'ghost' of partner 'tehnopol'" in await refused(["tehnopol", "ghost", "--until", "2999-01-01"])
+    assert "no pilot 'p-1' of partner 'sisp'" in await refused(["sisp", "p-1", "--until", "2999-01-01"])
+    assert "snoozed until" in await _run(runner, ["alerts", "snooze", "tehnopol", "p-1", "--until", "2999-01-01"])
+    assert "snoozed until" in await _run(runner, ["alerts", "snooze", "tehnopol", "p-1", "--until", "2999-02-01"])
+    full = await refused(["tehnopol", "p-2", "--until", "2999-01-01"])
+    assert "CRM_ALERTS_MAX_SNOOZES_PER_PARTNER=1" in full
+    assert "out of range" in await refused(["tehnopol", "p-1", "--until", "9999-12-31T23:59:59-01:00"], code=2)
 
 
 async def _run(runner: CliRunner, args: list[str]) -> str:

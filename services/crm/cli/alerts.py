@@ -25,7 +25,14 @@ def _parse_instant(value: str) -> datetime:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise typer.BadParameter(f"{value!r} is not a date (2021-03-01) nor an RFC 3339 instant") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    instant = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    from crm.alerts.controls import snooze_end
+
+    try:
+        snooze_end(instant)
+    except ValueError as error:
+        raise typer.BadParameter(f"{value!r}: {error}") from None
+    return instant
 
 
 def _in_transaction(work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
@@ -63,11 +70,17 @@ def alerts_snooze(
     until: str = typer.Option(..., help="2021-03-01 (midnight UTC) or an RFC 3339 instant."),
     by: str | None = typer.Option(None, help="Who snoozed it (kept with the snooze)."),
 ) -> None:
-    """No alert nor reminder for a pilot until a date."""
-    from crm.alerts.controls import snooze_pilot
+    """No alert nor reminder for a pilot until a date (a pilot the partner opened; at most
+    CRM_ALERTS_MAX_SNOOZES_PER_PARTNER snoozes of a partner that have not ended)."""
+    from crm.alerts.controls import SnoozeRefused, snooze_pilot
 
     instant = _parse_instant(until)
-    _in_transaction(lambda connection: snooze_pilot(connection, partner, pilot, instant, by))
+    cap = Settings().alerts_max_snoozes_per_partner
+    try:
+        _in_transaction(lambda connection: snooze_pilot(connection, partner, pilot, instant, by, max_snoozes=cap))
+    except SnoozeRefused as refused:
+        typer.secho(f"not snoozed: {refused}", err=True, fg="red")
+        raise typer.Exit(1) from None
     typer.echo(f"{partner}/{pilot} snoozed until {instant.isoformat()}")
 
 

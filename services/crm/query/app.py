@@ -32,7 +32,8 @@ Read access to the read models for analysts and partners (docs/contract.md "Quer
 * **CSV**: `Accept: text/csv` or `?format=csv`; cells that a spreadsheet would evaluate are
   prefixed with `'`. Pages of CSV carry `X-CRM-Next-Cursor` and `X-CRM-Total`.
 * **Pages**: `limit` (1-1000, default 100) and `cursor` (the `next` of the previous page);
-  every list has a stable order.
+  every list has a stable order. One SME carries the first 50 events of its timeline and
+  `timeline_next`, the `cursor` of `.../smes/{sme_id}/timeline` for the rest.
 * **as_of**: KPIs and funnels as of an instant in *event time* (`2020-12-31` = the end of that
   day, UTC), so a report for a period can be reproduced later.
 * **Freshness**: every answered request of a valid token has `X-CRM-Newest-Event-At` and

@@ -30,10 +30,11 @@ def safe_cell(value: Any) -> str | int | float:
     return "'" + text if text.startswith(_FORMULA_TRIGGERS) else text
 
 
-def to_csv(rows: Iterable[Mapping[str, Any]], columns: Sequence[str]) -> str:
+def to_csv(rows: Iterable[Mapping[str, Any]], columns: Sequence[str], *, header: bool = True) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(columns)
+    if header:
+        writer.writerow(columns)
     for row in rows:
         writer.writerow([safe_cell(row.get(column)) for column in columns])
     return buffer.getvalue()

@@ -5,10 +5,11 @@ the row's identity), and the cursor names the last row served in that order, so 
 skip nor repeat rows when others are inserted meanwhile.
 """
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
+from uuid import UUID
 
 from sqlalchemy import ColumnElement, Select, any_, false, func, literal, or_, select, true, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -62,6 +63,8 @@ async def _page(
 
 
 def _plain(value: Any) -> Any:
+    if isinstance(value, UUID):
+        return str(value)
     return value.isoformat() if isinstance(value, datetime) else value
 
 
@@ -80,6 +83,11 @@ def _typed_key(key: tuple[Any, ...], types: Sequence[type]) -> tuple[Any, ...]:
             except OverflowError:
                 raise BadCursor("cursor is not valid; use the `next` value of a previous page") from None
             typed.append(moment)
+        elif kind is UUID:
+            try:
+                typed.append(UUID(str(value)))
+            except ValueError:
+                raise BadCursor("cursor is not valid; use the `next` value of a previous page") from None
         elif not isinstance(value, str):
             raise BadCursor("cursor is not valid; use the `next` value of a previous page")
         else:
@@ -137,8 +145,15 @@ async def list_smes(
     return await _page(connection, select(*_SME_COLUMNS), [smes.c.sme_id], filters, limit, cursor, [str])
 
 
-async def sme_with_timeline(connection: AsyncConnection, partner_id: str, sme_id: str) -> dict[str, Any] | None:
-    """One SME, its markets, pilots and agreements, and every applied event in event-time order."""
+TIMELINE_PAGE = 50
+"""Timeline entries the SME detail carries; the rest through `timeline_page` (finding 9 of issue 13)."""
+
+
+async def sme_detail(
+    connection: AsyncConnection, partner_id: str, sme_id: str, timeline_limit: int = TIMELINE_PAGE
+) -> dict[str, Any] | None:
+    """One SME, its markets, and the first page of its timeline (`timeline`, `timeline_total`,
+    `timeline_next`: the cursor of `timeline_page`). None when the partner has no such SME."""
     key = (smes.c.partner_id == partner_id, smes.c.sme_id == sme_id)
     row = (await connection.execute(select(*_SME_COLUMNS).where(*key))).mappings().first()
     if row is None:
@@ -155,18 +170,51 @@ async def sme_with_timeline(connection: AsyncConnection, partner_id: str, sme_id
             )
         ).mappings()
     ]
-    sme["timeline"] = [
-        dict(r)
-        for r in (
-            await connection.execute(
-                select(sme_timeline.c.event_id, sme_timeline.c.event_type, sme_timeline.c.occurred_at)
-                .add_columns(sme_timeline.c.payload)
-                .where(sme_timeline.c.partner_id == partner_id, sme_timeline.c.sme_id == sme_id)
-                .order_by(sme_timeline.c.occurred_at, sme_timeline.c.event_id)
-            )
-        ).mappings()
-    ]
+    page = await _timeline(connection, partner_id, sme_id, limit=timeline_limit, cursor=None)
+    sme |= {"timeline": page.rows, "timeline_total": page.total, "timeline_next": page.next}
     return sme
+
+
+async def sme_exists(connection: AsyncConnection, partner_id: str, sme_id: str) -> bool:
+    found = await connection.scalar(
+        select(literal(1)).where(smes.c.partner_id == partner_id, smes.c.sme_id == sme_id)
+    )
+    return found is not None
+
+
+async def timeline_page(
+    connection: AsyncConnection, partner_id: str, sme_id: str, *, limit: int, cursor: str | None
+) -> Page | None:
+    """A page of an SME's applied events in event-time order (then event id); None: no such SME."""
+    if not await sme_exists(connection, partner_id, sme_id):
+        return None
+    return await _timeline(connection, partner_id, sme_id, limit=limit, cursor=cursor)
+
+
+async def whole_timeline(
+    connection: AsyncConnection, partner_id: str, sme_id: str, *, batch: int = 500
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """Every applied event of an SME, `batch` at a time, in the order of `timeline_page`."""
+    cursor: str | None = None
+    while True:
+        page = await _timeline(connection, partner_id, sme_id, limit=batch, cursor=cursor)
+        if page.rows:
+            yield page.rows
+        if page.next is None:
+            return
+        cursor = page.next
+
+
+async def _timeline(
+    connection: AsyncConnection, partner_id: str, sme_id: str, *, limit: int, cursor: str | None
+) -> Page:
+    query = select(sme_timeline.c.event_id, sme_timeline.c.event_type, sme_timeline.c.occurred_at).add_columns(
+        sme_timeline.c.payload
+    )
+    filters: list[ColumnElement[bool]] = [sme_timeline.c.partner_id == partner_id, sme_timeline.c.sme_id == sme_id]
+    order = [sme_timeline.c.occurred_at, sme_timeline.c.event_id]
+    count_from = select(sme_timeline.c.event_id)
+    return await _page(connection, query, order, filters, limit, cursor, [datetime, UUID], count_from=count_from)
 
 
 def _open_stall() -> Any:
@@ -284,4 +332,16 @@ async def list_alerts(
     return views[:limit], total, next_cursor
 
 
-__all__ = ["Page", "PilotStatus", "Stage", "list_agreements", "list_alerts", "list_pilots", "list_smes"]
+__all__ = [
+    "TIMELINE_PAGE",
+    "Page",
+    "PilotStatus",
+    "Stage",
+    "list_agreements",
+    "list_alerts",
+    "list_pilots",
+    "list_smes",
+    "sme_detail",
+    "timeline_page",
+    "whole_timeline",
+]

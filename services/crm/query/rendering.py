@@ -1,10 +1,11 @@
 """JSON or spreadsheet-safe CSV from the same rows; the freshness of the data on both."""
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
 from typing import Any, Literal
 
 import orjson
 from fastapi import Response
+from fastapi.responses import StreamingResponse
 
 from crm.query.csv_export import flatten, to_csv
 from crm.query.freshness import Freshness
@@ -55,3 +56,17 @@ def render(
     if "total" in body:
         headers["X-CRM-Total"] = str(body["total"])
     return Response(to_csv(flat_rows, columns), headers=headers, media_type="text/csv; charset=utf-8")
+
+
+def stream_csv(
+    batches: AsyncIterable[Sequence[Mapping[str, Any]]], columns: Sequence[str], *, filename: str
+) -> StreamingResponse:
+    """CSV written batch by batch as the rows come, never held whole (an SME's whole timeline)."""
+
+    async def body() -> AsyncIterator[str]:
+        yield to_csv([], columns)
+        async for batch in batches:
+            yield to_csv([flatten(row) for row in batch], columns, header=False)
+
+    headers = {"Content-Disposition": f'attachment; filename="{filename}.csv"'}
+    return StreamingResponse(body(), headers=headers, media_type="text/csv; charset=utf-8")

@@ -223,6 +223,7 @@ async def test_one_sme_with_its_timeline_in_event_time_order(isolated: Settings)
             "PilotOpened",
             "AgreementSigned",
         ]
+        assert (sme["timeline_total"], sme["timeline_next"]) == (4, None)  # all of it on the first page
         assert sme["timeline"][2]["payload"]["pilot_id"] == "p-17"
         assert [m["market"] for m in sme["markets"]] == ["CN"]
         missing = await api.get("/v1/partners/tehnopol/smes/no-such-sme", api.partner_token)
@@ -230,6 +231,80 @@ async def test_one_sme_with_its_timeline_in_event_time_order(isolated: Settings)
         # sisp's SME id under tehnopol's partner is not found; under sisp it is forbidden to tehnopol.
         assert (await api.get("/v1/partners/tehnopol/smes/si-one")).status_code == 404
         assert (await api.get("/v1/partners/sisp/smes/si-one", api.partner_token)).status_code == 403
+
+
+LONG_NOTE = "n" * 3900
+
+
+async def seed_long_timeline(settings: Settings, count: int) -> list[str]:
+    """tehnopol's ee-busy: SMESelected and `count` long PilotUpdated notes, several at the same
+    instant (the cursor's tie on `occurred_at` is broken by the event id); sisp's si-busy: a few.
+    Returns ee-busy's event ids in the timeline's order."""
+    bodies = [envelope("SMESelected", sme_id="ee-busy", occurred_at="2020-01-01T00:00:00Z")]
+    for n in range(count):
+        at = f"2020-02-{1 + n // 10:02d}T09:00:00.{n % 3:06d}Z"  # ten a day, three instants a day
+        note = {"pilot_id": "p-1", "note": f"{n} {LONG_NOTE}"}
+        bodies.append(envelope("PilotUpdated", note, sme_id="ee-busy", occurred_at=at))
+    bodies += [envelope("SMESelected", partner_id="sisp", sme_id="si-busy") for _ in range(3)]
+    await load_into_read_models(settings, events(*bodies), [])
+    ours = [b for b in bodies if b["partner_id"] == "tehnopol"]
+    return [b["event_id"] for b in sorted(ours, key=lambda b: (b["occurred_at"].replace("Z", ""), b["event_id"]))]
+
+
+async def test_the_sme_detail_carries_a_first_page_and_the_timeline_pages_on_with_a_cursor(isolated: Settings) -> None:
+    # Finding 9 of issue 13: the detail returned all of an SME's events (2,000 long notes, 8.3 MB).
+    expected = await seed_long_timeline(isolated, 160)
+    base = "/v1/partners/tehnopol/smes/ee-busy"
+    async with running_query_api(isolated) as api:
+        detail = (await api.get(base, api.partner_token)).json()
+        assert [e["event_id"] for e in detail["timeline"]] == expected[:50]
+        assert detail["timeline_total"] == 161 and detail["timeline_next"]
+        seen = [e["event_id"] for e in detail["timeline"]]
+        cursor = detail["timeline_next"]
+        while cursor is not None:
+            response = await api.get(f"{base}/timeline", api.partner_token, params={"cursor": cursor, "limit": 37})
+            assert response.status_code == 200, response.text
+            page = response.json()
+            assert len(page["items"]) <= 37 and page["total"] == 161
+            seen += [e["event_id"] for e in page["items"]]
+            cursor = page["next"]
+        assert seen == expected  # none lost, none repeated, in the detail's order
+        assert await walk(api, f"{base}/timeline", limit=100, key="event_id") == expected  # from the start
+
+        csv_page = await api.get(f"{base}/timeline", params={"format": "csv", "limit": 10})
+        assert csv_page.headers["x-crm-total"] == "161" and csv_page.headers["x-crm-next-cursor"]
+        assert [r["event_id"] for r in csv.DictReader(io.StringIO(csv_page.text))] == expected[:10]
+        # The CSV of the detail is still the whole timeline, streamed.
+        whole = await api.get(base, api.partner_token, params={"format": "csv"})
+        assert whole.status_code == 200 and whole.headers["content-type"].startswith("text/csv")
+        rows = list(csv.DictReader(io.StringIO(whole.text)))
+        assert [r["event_id"] for r in rows] == expected
+        assert json.loads(rows[-1]["payload"])["note"].endswith(LONG_NOTE)
+        assert (await api.get("/v1/partners/tehnopol/smes/nope", params={"format": "csv"})).status_code == 404
+
+        # Partner isolation: another partner's SME is not found under one's own partner, forbidden under its.
+        assert (await api.get("/v1/partners/tehnopol/smes/si-busy/timeline", api.partner_token)).status_code == 404
+        assert (await api.get("/v1/partners/sisp/smes/si-busy/timeline", api.partner_token)).status_code == 403
+        theirs = await api.get("/v1/partners/tehnopol/smes/ee-busy/timeline", api.other_partner_token)
+        assert theirs.status_code == 403
+        assert (await api.get("/v1/partners/sisp/smes/si-busy/timeline")).json()["total"] == 3  # an analyst
+        missing = await api.get("/v1/partners/tehnopol/smes/nope/timeline", api.partner_token)
+        assert missing.status_code == 404 and "nope" in missing.json()["detail"]
+
+        bad = {
+            "cursor=not-a-cursor": (400, "cursor"),
+            "cursor=WyJ4Il0": (400, "cursor"),  # ["x"]: wrong arity
+            "cursor=WyJ4IiwieSJd": (400, "cursor"),  # ["x","y"]: not a timestamp
+            "cursor=WyIyMDIwLTAxLTAxVDAwOjAwOjAwKzAwOjAwIiwieSJd": (400, "cursor"),  # not an event id
+            "cursor=WyI5OTk5LTEyLTMxVDIzOjU5OjU5LTAxOjAwIiwieSJd": (400, "cursor"),  # past UTC's range
+            "limit=0": (422, "limit"),
+            "limit=1001": (422, "limit"),
+            "limit=many": (422, "limit"),
+        }
+        for query, (code, field) in bad.items():
+            response = await api.get(f"{base}/timeline?{query}", api.partner_token)
+            assert response.status_code == code, (query, response.text)
+            assert field in response.json()["detail"], (query, response.text)
 
 
 async def test_bad_parameters_are_4xx_with_a_message(isolated: Settings) -> None:

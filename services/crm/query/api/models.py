@@ -4,7 +4,9 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+from crm.alerts.controls import snooze_end
 
 
 class Freshness(BaseModel):
@@ -95,7 +97,20 @@ class TimelineEntry(BaseModel):
 
 class SmeDetail(Sme):
     markets: list[SmeMarket]
-    timeline: list[TimelineEntry]
+    timeline: list[TimelineEntry] = Field(
+        description="The first page of the SME's applied events in event-time order (at most 50)"
+    )
+    timeline_total: int = Field(description="How many applied events the SME has in all")
+    timeline_next: str | None = Field(
+        description="The `cursor` of `GET .../smes/{sme_id}/timeline` for the next page; null when `timeline` is all"
+    )
+    freshness: Freshness
+
+
+class TimelinePage(BaseModel):
+    items: list[TimelineEntry]
+    total: int
+    next: str | None
     freshness: Freshness
 
 
@@ -151,6 +166,12 @@ class SnoozeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     until: AwareDatetime = Field(description="No alert nor reminder for the pilot before this instant (RFC 3339)")
+
+    @field_validator("until")
+    @classmethod
+    def _within_utc(cls, until: datetime) -> datetime:
+        snooze_end(until)  # 9999-12-31T23:59:59-01:00 is no instant PostgreSQL can store (422, not 500)
+        return until
 
 
 class Snooze(BaseModel):

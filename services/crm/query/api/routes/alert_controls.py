@@ -9,13 +9,14 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, HTTPException, Path, status
+from fastapi import APIRouter, HTTPException, Path, Request, status
 
-from crm.alerts.controls import acknowledge_alert, snooze_pilot
+from crm.alerts.controls import TooManySnoozes, UnknownPilot, acknowledge_alert, snooze_pilot
 from crm.contract.fields import IDENTIFIER_PATTERN
 from crm.http_bodies import LimitedBodyRoute
 from crm.query.api.models import Acknowledgement, Problem, Snooze, SnoozeRequest
 from crm.query.deps import CurrentPrincipal, Database, WritablePartner
+from crm.settings import Settings
 
 # The bodies are read within CRM_HTTP_BODY_TIMEOUT and at most QUERY_MAX_BODY_BYTES (408, 413).
 router = APIRouter(tags=["alerts"], route_class=LimitedBodyRoute)
@@ -34,13 +35,38 @@ PilotId = Annotated[
 ]
 
 
-@router.put(f"{_PREFIX}/pilots/{{pilot_id}}/snooze", response_model=Snooze, responses=_ERRORS, summary="Snooze a pilot")
+@router.put(
+    f"{_PREFIX}/pilots/{{pilot_id}}/snooze",
+    response_model=Snooze,
+    responses={
+        **_ERRORS,
+        404: {"model": Problem, "description": "No such pilot of this partner (its PilotOpened not applied)"},
+        409: {"model": Problem, "description": "The partner holds CRM_ALERTS_MAX_SNOOZES_PER_PARTNER snoozes already"},
+    },
+    summary="Snooze a pilot",
+)
 async def put_snooze(
-    partner_id: WritablePartner, pilot_id: PilotId, request: SnoozeRequest, principal: CurrentPrincipal, db: Database
+    partner_id: WritablePartner,
+    pilot_id: PilotId,
+    request: SnoozeRequest,
+    principal: CurrentPrincipal,
+    db: Database,
+    http: Request,
 ) -> Snooze:
-    """No alert nor reminder for the pilot before `until`; a later snooze replaces it."""
-    async with db.begin() as connection:
-        await snooze_pilot(connection, partner_id, pilot_id, request.until, by=f"token:{principal.token_id}")
+    """No alert nor reminder for the pilot before `until`; a later snooze replaces it (and does not
+    count twice). Only a pilot the partner opened; at most `CRM_ALERTS_MAX_SNOOZES_PER_PARTNER`
+    snoozes of a partner that have not ended."""
+    settings: Settings = http.app.state.settings
+    by = f"token:{principal.token_id}"
+    try:
+        async with db.begin() as connection:
+            await snooze_pilot(
+                connection, partner_id, pilot_id, request.until, by, max_snoozes=settings.alerts_max_snoozes_per_partner
+            )
+    except UnknownPilot as unknown:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(unknown)) from None
+    except TooManySnoozes as full:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(full)) from None
     return Snooze(partner_id=partner_id, pilot_id=pilot_id, snoozed_until=request.until)
 
 

@@ -1,5 +1,6 @@
 """Per-partner reads: funnel, SMEs (and one with its timeline), pilots, agreements, alerts."""
 
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import orjson
@@ -8,9 +9,29 @@ from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 from crm.contract.events import rfc3339
 from crm.contract.fields import IDENTIFIER_PATTERN
 from crm.query import listing
-from crm.query.api.models import AgreementPage, AlertPage, Funnel, PilotPage, Problem, SmeDetail, SmePage
-from crm.query.deps import AsOf, Connection, CurrentFreshness, Cursor, Figures, Limit, Market, Output, ReadablePartner
-from crm.query.rendering import render
+from crm.query.api.models import (
+    AgreementPage,
+    AlertPage,
+    Funnel,
+    PilotPage,
+    Problem,
+    SmeDetail,
+    SmePage,
+    TimelinePage,
+)
+from crm.query.deps import (
+    AsOf,
+    Connection,
+    CurrentFreshness,
+    Cursor,
+    Database,
+    Figures,
+    Limit,
+    Market,
+    Output,
+    ReadablePartner,
+)
+from crm.query.rendering import render, stream_csv
 
 router = APIRouter(tags=["partners"])
 
@@ -74,31 +95,82 @@ async def get_smes(
     return render(output, body, freshness, rows=items, columns=_SME_COLUMNS, filename=f"{partner_id}-smes")
 
 
+SmeId = Annotated[str, Path(pattern=IDENTIFIER_PATTERN, max_length=128, description="The SME's id")]
+_NO_SME: dict[int | str, dict[str, Any]] = {404: {"model": Problem, "description": "No such SME"}}
+_TIMELINE_COLUMNS = ["partner_id", "sme_id", "occurred_at", "event_type", "event_id", "payload"]
+
+
+def _timeline_rows(partner_id: str, sme_id: str, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    # The payload as one JSON text cell: its fields differ by event type, and flattening it into
+    # `payload.*` columns left the `payload` column empty (finding 10 of issue 13).
+    return [
+        {"partner_id": partner_id, "sme_id": sme_id, **entry, "payload": _json_text(entry["payload"])}
+        for entry in entries
+    ]
+
+
+def _no_sme(partner_id: str, sme_id: str) -> HTTPException:
+    return HTTPException(status.HTTP_404_NOT_FOUND, f"no SME {sme_id!r} at partner {partner_id!r}")
+
+
 @router.get(
     f"{_PREFIX}/smes/{{sme_id}}",
     response_model=SmeDetail,
-    responses={**_ERRORS, 404: {"model": Problem, "description": "No such SME"}},
-    summary="One SME with its timeline",
+    responses={**_ERRORS, **_NO_SME},
+    summary="One SME with the first page of its timeline",
 )
 async def get_sme(
     partner_id: ReadablePartner,
-    sme_id: Annotated[str, Path(pattern=IDENTIFIER_PATTERN, max_length=128, description="The SME's id")],
+    sme_id: SmeId,
     connection: Connection,
+    db: Database,
     output: Output,
     freshness: CurrentFreshness,
 ) -> Response:
-    """The SME, its markets and every applied event in event-time order. CSV: the timeline."""
-    sme = await listing.sme_with_timeline(connection, partner_id, sme_id)
+    """The SME, its markets and its first 50 applied events in event-time order; `timeline_next`
+    is the cursor of `.../timeline` for the rest. CSV: the whole timeline, streamed."""
+    if output == "csv":
+        if not await listing.sme_exists(connection, partner_id, sme_id):
+            raise _no_sme(partner_id, sme_id)
+
+        async def batches() -> AsyncIterator[list[dict[str, Any]]]:
+            # Its own connection: the stream outlives the handler (and its dependencies).
+            async with db.connect() as streaming:
+                async for batch in listing.whole_timeline(streaming, partner_id, sme_id):
+                    yield _timeline_rows(partner_id, sme_id, batch)
+
+        return stream_csv(batches(), _TIMELINE_COLUMNS, filename=f"{partner_id}-{sme_id}")
+    sme = await listing.sme_detail(connection, partner_id, sme_id)
     if sme is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no SME {sme_id!r} at partner {partner_id!r}")
-    # The payload as one JSON text cell: its fields differ by event type, and flattening it into
-    # `payload.*` columns left the `payload` column empty (finding 10 of issue 13).
-    rows = [
-        {"partner_id": partner_id, "sme_id": sme_id, **entry, "payload": _json_text(entry["payload"])}
-        for entry in sme["timeline"]
-    ]
-    columns = ["partner_id", "sme_id", "occurred_at", "event_type", "event_id", "payload"]
-    return render(output, _sme(sme), freshness, rows=rows, columns=columns, filename=f"{partner_id}-{sme_id}")
+        raise _no_sme(partner_id, sme_id)
+    return render(output, _sme(sme), freshness)
+
+
+@router.get(
+    f"{_PREFIX}/smes/{{sme_id}}/timeline",
+    response_model=TimelinePage,
+    responses={**_ERRORS, **_NO_SME},
+    summary="An SME's timeline, page by page",
+)
+async def get_timeline(
+    partner_id: ReadablePartner,
+    sme_id: SmeId,
+    connection: Connection,
+    output: Output,
+    freshness: CurrentFreshness,
+    limit: Limit = listing.TIMELINE_PAGE,
+    cursor: Cursor = None,
+) -> Response:
+    """The SME's applied events in event-time order (then event id), as in the SME's detail;
+    start with its `timeline_next`, or without a cursor from the first event."""
+    page = await listing.timeline_page(connection, partner_id, sme_id, limit=limit, cursor=cursor)
+    if page is None:
+        raise _no_sme(partner_id, sme_id)
+    body = _page(page, page.rows)
+    rows = _timeline_rows(partner_id, sme_id, page.rows)
+    return render(
+        output, body, freshness, rows=rows, columns=_TIMELINE_COLUMNS, filename=f"{partner_id}-{sme_id}-timeline"
+    )
 
 
 _PILOT_COLUMNS = list(PilotPage.model_fields["items"].annotation.__args__[0].model_fields)  # type: ignore[union-attr]
