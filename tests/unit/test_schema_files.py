@@ -1,4 +1,8 @@
-"""schemas/ is generated from the models: in sync, valid, and agreeing with validation."""
+"""schemas/ is generated from the models: in sync, valid, and agreeing with validation.
+
+The JSON Schemas are per contract version (`schemas/v1/<EventType>.json`); the examples of
+tests.support.events are envelopes of the version the code emits (events.SCHEMA_VERSION).
+"""
 
 import json
 from pathlib import Path
@@ -7,10 +11,20 @@ import jsonschema
 import pytest
 import yaml
 
-from crm.contract.schema_export import asyncapi_document, event_json_schemas, stale_schema_files
+from crm.contract.events import SCHEMA_VERSION
+from crm.contract.schema_export import (
+    CONTRACT_VERSIONS,
+    FrozenSchemaError,
+    asyncapi_document,
+    event_json_schemas,
+    rendered_schema_files,
+    stale_schema_files,
+    write_schema_files,
+)
 from tests.support.events import EXAMPLES, envelope
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
+EMITTED = SCHEMAS / f"v{SCHEMA_VERSION}"
 
 
 def test_checked_in_schema_files_match_the_models() -> None:
@@ -18,15 +32,48 @@ def test_checked_in_schema_files_match_the_models() -> None:
 
 
 def test_stale_files_are_detected(tmp_path: Path) -> None:
-    (tmp_path / "PilotOpened.json").write_text("{}")
+    (tmp_path / "v1").mkdir()
+    (tmp_path / "v1" / "PilotOpened.json").write_text("{}")
     stale = stale_schema_files(tmp_path)
-    assert "PilotOpened.json" in stale
+    assert "v1/PilotOpened.json" in stale
+    assert "v1/SMESelected.json" in stale
     assert "asyncapi.yaml" in stale
+
+
+def test_files_the_models_do_not_generate_are_reported(tmp_path: Path) -> None:
+    write_schema_files(tmp_path)
+    assert stale_schema_files(tmp_path) == []
+    (tmp_path / "PilotOpened.json").write_text("{}")  # the layout before versions
+    (tmp_path / "v1" / "Dropped.json").write_text("{}")
+    assert stale_schema_files(tmp_path) == [
+        "PilotOpened.json (not generated: remove it)",
+        "v1/Dropped.json (not generated: remove it)",
+    ]
+
+
+def test_the_layout_is_one_directory_per_version_and_one_asyncapi_document() -> None:
+    names = set(rendered_schema_files())
+    assert "asyncapi.yaml" in names
+    for version in CONTRACT_VERSIONS:
+        assert {f"v{version}/{name}" for name in event_json_schemas(version)} <= names
+    assert {f"v1/{event_type}.json" for event_type in EXAMPLES} <= names
+    assert all(name == "asyncapi.yaml" or name.startswith("v") for name in names)
+
+
+def test_generation_refuses_to_change_a_released_version(tmp_path: Path) -> None:
+    write_schema_files(tmp_path)
+    edited = tmp_path / "v1" / "PilotOpened.json"
+    edited.write_text(edited.read_text().replace('"maxLength": 200', '"maxLength": 100'))
+    (tmp_path / "asyncapi.yaml").write_text("stale")
+    with pytest.raises(FrozenSchemaError) as refused:
+        write_schema_files(tmp_path)
+    assert refused.value.files == ["v1/PilotOpened.json"]
+    assert (tmp_path / "asyncapi.yaml").read_text() == "stale"  # nothing written
 
 
 @pytest.mark.parametrize("event_type", sorted(EXAMPLES))
 def test_json_schemas_accept_valid_events_and_refuse_bad_codes(event_type: str) -> None:
-    schema = json.loads((SCHEMAS / f"{event_type}.json").read_text())
+    schema = json.loads((EMITTED / f"{event_type}.json").read_text())
     jsonschema.Draft202012Validator.check_schema(schema)
     validator = jsonschema.Draft202012Validator(schema)
     assert list(validator.iter_errors(envelope(event_type))) == []
@@ -34,7 +81,7 @@ def test_json_schemas_accept_valid_events_and_refuse_bad_codes(event_type: str) 
 
 
 def test_json_schema_refuses_unknown_country_codes() -> None:
-    validator = jsonschema.Draft202012Validator(event_json_schemas()["PilotOpened.json"])
+    validator = jsonschema.Draft202012Validator(event_json_schemas(SCHEMA_VERSION)["PilotOpened.json"])
     assert list(validator.iter_errors(envelope("PilotOpened", dict(EXAMPLES["PilotOpened"]) | {"market": "XX"})))
 
 

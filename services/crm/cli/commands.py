@@ -11,23 +11,35 @@ from crm.settings import Settings
 
 @schemas_app.command("generate")
 def schemas_generate(directory: Path = typer.Option(Path("schemas"), help="Where to write the files.")) -> None:
-    """Write schemas/<EventType>.json and schemas/asyncapi.yaml from the contract models."""
-    from crm.contract.schema_export import write_schema_files
+    """Write schemas/v<N>/<EventType>.json per contract version and schemas/asyncapi.yaml from the models.
 
-    for path in write_schema_files(directory):
+    Exits 1, writing nothing, when a released version's files would change (they are frozen).
+    """
+    from crm.contract.schema_export import FrozenSchemaError, write_schema_files
+
+    try:
+        written = write_schema_files(directory)
+    except FrozenSchemaError as error:
+        typer.secho(f"error: {error}", err=True, fg="red")
+        raise typer.Exit(1) from None
+    for path in written:
         typer.echo(path)
 
 
 @schemas_app.command("check")
 def schemas_check(directory: Path = typer.Option(Path("schemas"))) -> None:
-    """Exit 1 when the checked-in files differ from what the models generate."""
-    from crm.contract.schema_export import stale_schema_files
+    """Exit 1 when the checked-in files differ from the models or a version breaks the one before it."""
+    from crm.contract.schema_export import committed_schema_files, incompatibilities, stale_schema_files
 
     stale = stale_schema_files(directory)
     if stale:
         typer.secho(f"out of date: {', '.join(stale)} — run `crm schemas generate`", err=True, fg="red")
         raise typer.Exit(1)
-    typer.echo("schemas are up to date")
+    breaking = incompatibilities(committed_schema_files(directory))
+    if breaking:
+        typer.secho("not backward compatible:\n  " + "\n  ".join(breaking), err=True, fg="red")
+        raise typer.Exit(1)
+    typer.echo("schemas are up to date, each version backward compatible with the one before")
 
 
 @projector_app.command("run")

@@ -1,31 +1,128 @@
-"""Generate `schemas/` (JSON Schema per event type, AsyncAPI 3.0) from the contract models."""
+"""Generate `schemas/` from the contract models: JSON Schemas per version, one AsyncAPI document.
+
+Layout::
+
+    schemas/asyncapi.yaml             the topics and the messages of the current models
+    schemas/v1/<EventType>.json       one self-contained JSON Schema (2020-12) per event type
+    schemas/v2/<EventType>.json       ... one directory per registered `schema_version`
+
+`CONTRACT_VERSIONS` maps each envelope `schema_version` to the models that define it; that
+mapping is the only thing to change when a version is added. A released version is frozen:
+`write_schema_files` refuses to change its files once written (its models must keep generating
+exactly the same JSON), and every version must be backward compatible with the one before it
+(`crm.contract.compatibility`; `crm schemas check` and tests/unit/test_contract_gate.py).
+
+Adding version 2 (new models whose `schema_version` is `Literal[2]`, e.g. with a required
+`programme_id` that the upcaster fills in for version-1 events) is one more entry::
+
+    CONTRACT_VERSIONS = {
+        1: ContractVersion(models=V1_MODELS),
+        2: ContractVersion(
+            models=V2_MODELS,
+            supplied_by_upcaster={
+                event_type: frozenset({"programme_id", "schema_version"}) for event_type in V2_EVENT_TYPES
+            },
+            released=False,  # while version 2 is being developed; True once it ships
+        ),
+    }
+
+then `make schemas` writes `schemas/v2/`. `supplied_by_upcaster` lists, per event type, the dotted
+paths the upcaster from version 1 writes (a new required field; `schema_version` itself when its
+const goes from 1 to 2); the compatibility gate lets exactly those through. Version 1's models
+must stay importable and keep generating byte-identical files: if they move to another module
+or the version-2 classes take their names, keep version 1's class names (they are the schemas'
+titles and `$defs` keys) or the freeze test fails. A version's file names are the models'
+`event_type` values, so class names such as `PilotOpenedV2` do not change them.
+"""
 
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args, get_origin
 
 import yaml
+from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from crm import __version__
-from crm.contract.events import ALERT_EVENT_TYPES, DOMAIN_EVENT_TYPES, Envelope
+from crm.contract.compatibility import compare_versions
+from crm.contract.events import ALERT_EVENT_TYPES, DOMAIN_EVENT_TYPES, SCHEMA_VERSION, Envelope
 from crm.contract.topics import DLQ_HEADERS, TOPIC_DEFAULTS
 
 ASYNCAPI_FILE = "asyncapi.yaml"
+SCHEMA_ID_BASE = "https://smartgrowth-crm.example/schemas"
 
 
-def event_json_schemas() -> dict[str, dict[str, Any]]:
-    """One self-contained JSON Schema (draft 2020-12) per event type, keyed by file name."""
+@dataclass(frozen=True)
+class ContractVersion:
+    """The models of one envelope `schema_version`, and how events of the previous one reach it."""
+
+    models: tuple[type[BaseModel], ...]
+    """One model per event type (a whole envelope: `event_type`, `schema_version`, `payload`, ...)."""
+    supplied_by_upcaster: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    """Per event type, the dotted paths the upcaster from the previous version writes."""
+    released: bool = True
+    """A released version's files are frozen: never rewritten, only compared against."""
+
+
+CONTRACT_VERSIONS: Mapping[int, ContractVersion] = {
+    1: ContractVersion(models=(*DOMAIN_EVENT_TYPES, *ALERT_EVENT_TYPES)),
+}
+"""Every `schema_version` of the envelope, oldest first; see the module docstring to add one."""
+
+
+class FrozenSchemaError(RuntimeError):
+    """Generating would change files of a released version."""
+
+    def __init__(self, files: list[str]) -> None:
+        self.files = files
+        super().__init__(
+            f"released schema files would change: {', '.join(files)}. A released version is frozen: restore "
+            "edited files from git, keep its models generating the same JSON, and put changes in a new version "
+            "(CONTRACT_VERSIONS)"
+        )
+
+
+def version_directory(version: int) -> str:
+    return f"v{version}"
+
+
+def event_type_of(model: type[BaseModel]) -> str:
+    """The model's `event_type` literal (`PilotOpened`); its class name when there is none."""
+    event_type = model.model_fields.get("event_type")
+    if event_type is not None and get_origin(event_type.annotation) is Literal:
+        values = get_args(event_type.annotation)
+        if len(values) == 1 and isinstance(values[0], str):
+            return values[0]
+    return model.__name__
+
+
+def event_json_schemas(version: int = SCHEMA_VERSION) -> dict[str, dict[str, Any]]:
+    """One self-contained JSON Schema (draft 2020-12) per event type of `version` (by default the
+    version the code emits), keyed by file name (`PilotOpened.json`)."""
     schemas = {}
-    for model in (*DOMAIN_EVENT_TYPES, *ALERT_EVENT_TYPES):
+    for model in CONTRACT_VERSIONS[version].models:
+        name = f"{event_type_of(model)}.json"
         schema = model.model_json_schema(mode="validation")
-        schema = {
+        schemas[name] = {
             "$schema": "https://json-schema.org/draft/2020-12/schema",
-            "$id": f"https://smartgrowth-crm.example/schemas/{model.__name__}.json",
+            "$id": f"{SCHEMA_ID_BASE}/{model.__name__}.json",
             **schema,
         }
-        schemas[f"{model.__name__}.json"] = schema
     return schemas
+
+
+def incompatibilities(files_by_version: Mapping[int, Mapping[str, dict[str, Any]]]) -> list[str]:
+    """Breaking changes from each registered version to the next (`v1 -> v2: PilotOpened: ...`)."""
+    versions = sorted(CONTRACT_VERSIONS)
+    problems: list[str] = []
+    for previous, version in pairwise(versions):
+        supplied = CONTRACT_VERSIONS[version].supplied_by_upcaster
+        changes = compare_versions(files_by_version[previous], files_by_version[version], supplied)
+        problems.extend(f"v{previous} -> v{version}: {change}" for change in changes)
+    return problems
 
 
 def asyncapi_document() -> dict[str, Any]:
@@ -133,10 +230,11 @@ def asyncapi_document() -> dict[str, Any]:
 
 
 def rendered_schema_files() -> dict[str, str]:
-    """File name → exact text, as checked in under `schemas/`."""
-    files = {
-        name: json.dumps(schema, indent=2, sort_keys=False) + "\n" for name, schema in event_json_schemas().items()
-    }
+    """Path relative to `schemas/` (`v1/PilotOpened.json`, `asyncapi.yaml`) → exact text."""
+    files = {}
+    for version in CONTRACT_VERSIONS:
+        for name, schema in event_json_schemas(version).items():
+            files[f"{version_directory(version)}/{name}"] = json.dumps(schema, indent=2, sort_keys=False) + "\n"
     files[ASYNCAPI_FILE] = (
         "# Generated by `crm schemas generate` from crm.contract.events; do not edit.\n"
         + yaml.safe_dump(asyncapi_document(), sort_keys=False, allow_unicode=True, width=100)
@@ -144,21 +242,58 @@ def rendered_schema_files() -> dict[str, str]:
     return files
 
 
+def _released_files() -> set[str]:
+    return {
+        name
+        for name in rendered_schema_files()
+        for version, entry in CONTRACT_VERSIONS.items()
+        if entry.released and name.startswith(f"{version_directory(version)}/")
+    }
+
+
 def write_schema_files(directory: Path) -> list[Path]:
-    directory.mkdir(parents=True, exist_ok=True)
+    """Write every file; raises FrozenSchemaError (writing nothing) if a released file would change."""
+    rendered = rendered_schema_files()
+    released = _released_files()
+    frozen = [
+        name
+        for name, text in rendered.items()
+        if name in released and (directory / name).exists() and (directory / name).read_text(encoding="utf-8") != text
+    ]
+    if frozen:
+        raise FrozenSchemaError(frozen)
     written = []
-    for name, text in rendered_schema_files().items():
+    for name, text in rendered.items():
         path = directory / name
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
         written.append(path)
     return written
 
 
 def stale_schema_files(directory: Path) -> list[str]:
-    """Names of files under `directory` that differ from (or are missing versus) the models."""
-    stale = []
-    for name, text in rendered_schema_files().items():
-        path = directory / name
-        if not path.exists() or path.read_text(encoding="utf-8") != text:
-            stale.append(name)
+    """Files under `directory` that differ from, are missing from, or are not among what the models generate."""
+    rendered = rendered_schema_files()
+    stale = [
+        name
+        for name, text in rendered.items()
+        if not (directory / name).exists() or (directory / name).read_text(encoding="utf-8") != text
+    ]
+    present = [*directory.glob("*.json"), *directory.glob("v*/*.json")] if directory.is_dir() else []
+    stale += sorted(
+        f"{name} (not generated: remove it)"
+        for name in (path.relative_to(directory).as_posix() for path in present)
+        if name not in rendered
+    )
     return stale
+
+
+def committed_schema_files(directory: Path) -> dict[int, dict[str, dict[str, Any]]]:
+    """The JSON Schemas under `directory`, per registered version (`{1: {"PilotOpened.json": {...}}}`)."""
+    return {
+        version: {
+            path.name: json.loads(path.read_text(encoding="utf-8"))
+            for path in sorted((directory / version_directory(version)).glob("*.json"))
+        }
+        for version in CONTRACT_VERSIONS
+    }
