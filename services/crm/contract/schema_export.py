@@ -108,7 +108,8 @@ def event_json_schemas(version: int = SCHEMA_VERSION) -> dict[str, dict[str, Any
         schema = model.model_json_schema(mode="validation")
         schemas[name] = {
             "$schema": "https://json-schema.org/draft/2020-12/schema",
-            "$id": f"{SCHEMA_ID_BASE}/{model.__name__}.json",
+            # The version is part of the identity: v1 and v2 of an event type are different schemas.
+            "$id": f"{SCHEMA_ID_BASE}/{version_directory(version)}/{name}",
             **schema,
         }
     return schemas
