@@ -17,7 +17,7 @@ help:
 	@echo "make lint       ruff and mypy"
 	@echo "make bench      every benchmark, one table, bench/results/<date>.json (under 20 minutes)"
 	@echo "make bench-quick  the same suite, small: a smoke run (under 3 minutes), not to quote"
-	@echo "make schemas    regenerate schemas/ from the contract models"
+	@echo "make schemas    regenerate schemas/ (v<N>/ per contract version, asyncapi.yaml) from the models"
 	@echo "make clean      remove .venv and .crm (all local data)"
 
 $(STAMP): pyproject.toml constraints.txt
