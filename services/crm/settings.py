@@ -6,6 +6,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from crm.contract.fields import SLUG_PATTERN
+
 
 class Settings(BaseSettings):
     """Created once by each composition root and handed down; never read from globals."""
@@ -26,6 +28,10 @@ class Settings(BaseSettings):
     kafka_port: int = Field(default=0, ge=0, le=65535)
     postgres_port: int = Field(default=0, ge=0, le=65535)
     kafka_heap: str = "512m"
+
+    # The programme of events that name none: version-1 events are upcast into it
+    # (docs/contract.md "Versions"). A deployment that names no programme has this one.
+    default_programme: str = Field(default="default", pattern=SLUG_PATTERN, min_length=2, max_length=64)
 
     # Topics (docs/contract.md "Kafka").
     events_topic: str = "crm.events"

@@ -16,6 +16,7 @@ from crm.alerts.rules import Controls, PilotState, Thresholds, apply_event
 from crm.alerts.tables import ChangelogWriteFailed, PilotTable
 from crm.contract.decoding import decode_event, encode_event
 from crm.contract.events import DomainEvent
+from crm.contract.upcasting import UpcastContext
 from crm.messaging.messages import ReceivedMessage
 from tests.support.events import envelope
 
@@ -167,7 +168,7 @@ async def test_a_batch_skips_what_it_cannot_decode_and_returns_only_once_the_cha
     async def written() -> None:
         calls.append(f"written after {len(detector.seen)} events")
 
-    activity = PilotActivity(detector, TableReadiness(Switch(True), CountingChangelog()), written)  # type: ignore[arg-type]
+    activity = PilotActivity(detector, TableReadiness(Switch(True), CountingChangelog()), written, UpcastContext())  # type: ignore[arg-type]
     records = [
         record(encode_event(good[0]), 0),
         record(b"\x00garbage", 1),
@@ -187,7 +188,7 @@ async def test_a_failing_event_fails_the_batch_so_its_offsets_are_not_committed(
     async def written() -> None:
         calls.append("written")
 
-    activity = PilotActivity(detector, TableReadiness(Switch(True), CountingChangelog()), written)  # type: ignore[arg-type]
+    activity = PilotActivity(detector, TableReadiness(Switch(True), CountingChangelog()), written, UpcastContext())  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         await activity.follow_pilots([record(encode_event(e), i) for i, e in enumerate(events)])
     assert calls == []

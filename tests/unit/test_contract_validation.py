@@ -126,7 +126,7 @@ def test_naive_or_malformed_timestamps_are_refused(timestamp: Any) -> None:
         ("partner_id", "a/b"),
         ("sme_id", "ee/smartlight"),
         ("event_id", "not-a-uuid"),
-        ("schema_version", 2),
+        ("schema_version", 3),
     ],
 )
 def test_bad_identifiers_are_refused(field: str, value: Any) -> None:

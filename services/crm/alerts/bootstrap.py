@@ -24,6 +24,7 @@ from crm.alerts.tables import PilotTable, changelog_topic_name, create_pilots_ta
 from crm.alerts.webhooks import deliver_due, http_post
 from crm.contract.decoding import encode_event
 from crm.contract.events import AlertEvent
+from crm.contract.upcasting import UpcastContext
 from crm.db.engine import create_engine
 from crm.db.migrate import upgrade_database
 from crm.infra.errors import InfrastructureError
@@ -134,7 +135,7 @@ def build_alerts(settings: Settings) -> tuple[faust.App, list[TopicSpec], Shutdo
             session_timeout=settings.alerts_session_timeout_seconds,
         )
 
-    activity = PilotActivity(detector, readiness, pilots.written)
+    activity = PilotActivity(detector, readiness, pilots.written, UpcastContext(settings.default_programme))
     projection = AlertProjection(PostgresAlertViews(engine))
     register_consumer(app, "follow_pilots", consumer(settings.events_topic, "events", activity.follow_pilots), shutdown)
     register_consumer(

@@ -17,6 +17,7 @@ import structlog
 from crm.alerts.detector import Detector
 from crm.alerts.readiness import TableReadiness
 from crm.contract.decoding import InvalidEvents, decode_event
+from crm.contract.upcasting import UpcastContext
 from crm.messaging.messages import ReceivedMessage
 
 log = structlog.get_logger(__name__)
@@ -26,9 +27,14 @@ class PilotActivity:
     """The batch handler of the alerts service's events consumer."""
 
     def __init__(
-        self, detector: Detector, readiness: TableReadiness, changelog_written: Callable[[], Awaitable[None]]
+        self,
+        detector: Detector,
+        readiness: TableReadiness,
+        changelog_written: Callable[[], Awaitable[None]],
+        upcasting: UpcastContext,
     ) -> None:
         self._detector = detector
+        self._upcasting = upcasting
         self._readiness = readiness
         self._written = changelog_written
 
@@ -37,7 +43,7 @@ class PilotActivity:
             if record.value is None:
                 continue  # a tombstone: nothing a pilot could be named by
             try:
-                event = decode_event(record.value)
+                event = decode_event(record.value, self._upcasting)
             except InvalidEvents as invalid:  # the projector parks it on the DLQ; here it is skipped
                 log.warning(
                     "alerts.undecodable_event", partition=record.partition, offset=record.offset, reason=invalid.reason

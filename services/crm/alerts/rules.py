@@ -15,7 +15,7 @@ from typing import Literal
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from crm.contract.events import (
-    SCHEMA_VERSION,
+    ALERT_SCHEMA_VERSION,
     AgreementSigned,
     DomainEvent,
     MeetingHeld,
@@ -335,7 +335,7 @@ def alert_event(decision: Decision) -> PilotStalled | PilotStallResolved:
     state = decision.state
     common = {
         "event_id": decision.event_id,
-        "schema_version": SCHEMA_VERSION,
+        "schema_version": ALERT_SCHEMA_VERSION,
         "occurred_at": decision.at,
         "partner_id": state.partner_id,
         "sme_id": state.sme_id,

@@ -1,7 +1,11 @@
 """Turn raw JSON bytes into contract events, or into located problems.
 
 Both the gateway (a request body: one envelope or an array) and every Kafka consumer (one
-message) decode through here, so a message is judged the same way everywhere.
+message) decode through here, so a message is judged the same way everywhere. A domain event of
+any supported `schema_version` is validated by the models of its version and upcast to the
+current one (`crm.contract.upcasting`) with the deployment's `UpcastContext`: the code past this
+module only ever sees current events. `encode_event` writes an event in the version it was
+written in, so what is published, hashed and re-sent stays what the sender sent.
 """
 
 from collections.abc import Sequence
@@ -9,9 +13,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Annotated, Any
 
-from pydantic import Field, TypeAdapter, ValidationError
+import orjson
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
-from crm.contract.events import AlertEvent, DomainEvent
+from crm.contract import v1
+from crm.contract.events import SCHEMA_VERSION, AlertEvent, DomainEvent, Envelope
+from crm.contract.upcasting import UpcastContext, downcast, upcast
 
 _EVENT_TAGS = {model.__name__ for model in DomainEvent.__args__}  # type: ignore[attr-defined]
 _ALERT_TAGS = {model.__name__ for model in AlertEvent.__args__}  # type: ignore[attr-defined]
@@ -21,6 +28,13 @@ _many_events: TypeAdapter[list[DomainEvent]] = TypeAdapter(
     list[Annotated[DomainEvent, Field(discriminator="event_type")]]
 )
 _one_alert: TypeAdapter[AlertEvent] = TypeAdapter(Annotated[AlertEvent, Field(discriminator="event_type")])
+
+OLDER_VERSIONS: dict[int, TypeAdapter[Any]] = {
+    v1.VERSION: TypeAdapter(Annotated[v1.DomainEventV1, Field(discriminator="event_type")]),  # type: ignore[arg-type]
+}
+"""One domain event of each released version before the current one, by `schema_version`."""
+SUPPORTED_VERSIONS = (*sorted(OLDER_VERSIONS), SCHEMA_VERSION)
+DEFAULT_CONTEXT = UpcastContext()
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,12 +78,19 @@ def _bounded_events(max_events: int) -> TypeAdapter[list[DomainEvent]]:
     )
 
 
-def decode_event(raw: bytes | str) -> DomainEvent:
-    """Decode one envelope of a domain event (a Kafka message value)."""
+def decode_event(raw: bytes | str, context: UpcastContext = DEFAULT_CONTEXT) -> DomainEvent:
+    """Decode one envelope of a domain event (a Kafka message value), in the current version."""
+    version = _version_of(_parsed(raw))
+    if version is None:  # no (usable) schema_version: refused, and judged as version 1 was
+        version = min(SUPPORTED_VERSIONS)
+    adapter = _one_event if version == SCHEMA_VERSION else OLDER_VERSIONS.get(version)
+    if adapter is None:
+        raise InvalidEvents([_unsupported(0, version)])
     try:
-        return _one_event.validate_json(raw)
+        event = adapter.validate_json(raw)
     except ValidationError as exc:
         raise InvalidEvents(_problems(exc, batch=False)) from None
+    return event if adapter is _one_event else upcast(event, context)
 
 
 def decode_alert(raw: bytes | str) -> AlertEvent:
@@ -80,10 +101,15 @@ def decode_alert(raw: bytes | str) -> AlertEvent:
         raise InvalidEvents(_problems(exc, batch=False, tags=_ALERT_TAGS)) from None
 
 
-def decode_events(raw: bytes | str, *, max_events: int | None = None) -> list[DomainEvent]:
+def decode_events(
+    raw: bytes | str, *, max_events: int | None = None, context: UpcastContext = DEFAULT_CONTEXT
+) -> list[DomainEvent]:
     """Decode a request body: one envelope or a JSON array of them (at most `max_events`)."""
     stripped = raw.lstrip()[:1]
     if stripped in (b"[", "["):
+        document = _parsed(raw)
+        if isinstance(document, list) and any(_version_of(item) != SCHEMA_VERSION for item in document):
+            return _decode_each(document, max_events, context)  # older versions among them
         adapter = _many_events if max_events is None else _bounded_events(max_events)
         try:
             return adapter.validate_json(raw)
@@ -92,7 +118,40 @@ def decode_events(raw: bytes | str, *, max_events: int | None = None) -> list[Do
             if first["type"] == "too_long" and first["loc"] == () and max_events is not None:
                 raise TooManyEvents(int(first["ctx"]["actual_length"]), max_events) from None
             raise InvalidEvents(_problems(exc, batch=True)) from None
-    return [decode_event(raw)]
+    return [decode_event(raw, context)]
+
+
+def _decode_each(document: list[Any], max_events: int | None, context: UpcastContext) -> list[DomainEvent]:
+    """An array holding events of several versions: each item decoded by its own version."""
+    if max_events is not None and len(document) > max_events:
+        raise TooManyEvents(len(document), max_events)
+    events, problems = [], []
+    for index, item in enumerate(document):
+        try:
+            events.append(decode_event(orjson.dumps(item), context))
+        except InvalidEvents as invalid:
+            problems += [Problem(index, problem.field, problem.message) for problem in invalid.problems]
+    if problems:
+        raise InvalidEvents(problems)
+    return events
+
+
+def _parsed(raw: bytes | str) -> Any:
+    """The JSON document, or None when it is not JSON (validation then says why, as always)."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _version_of(document: Any) -> int | None:
+    version = document.get("schema_version") if isinstance(document, dict) else None
+    return version if type(version) is int else None  # anything else: the current model says why
+
+
+def _unsupported(index: int, version: int) -> Problem:
+    supported = ", ".join(str(v) for v in SUPPORTED_VERSIONS)
+    return Problem(index, "schema_version", f"unsupported schema_version {version}; supported: {supported}")
 
 
 def _problems(exc: ValidationError, *, batch: bool, tags: set[str] = _EVENT_TAGS) -> list[Problem]:
@@ -129,5 +188,9 @@ def _message(error: Any) -> str:
 
 
 def encode_event(event: DomainEvent | AlertEvent) -> bytes:
-    """The canonical wire form: compact JSON, UTC timestamps, absent optionals left out."""
-    return event.model_dump_json(exclude_none=True).encode()
+    """The canonical wire form, in the version the event was written in: compact JSON, UTC
+    timestamps, absent optionals left out."""
+    written: BaseModel = event
+    if isinstance(event, Envelope) and event.written_in != SCHEMA_VERSION:
+        written = downcast(event)
+    return written.model_dump_json(exclude_none=True).encode()

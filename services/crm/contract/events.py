@@ -1,15 +1,18 @@
-"""The event contract (docs/contract.md): one envelope, one payload model per event type.
+"""The event contract (docs/contract.md), current version: one envelope, one payload model per
+event type.
 
 Every model is strict and closed: unknown fields, wrong types, unknown codes and naive
 timestamps are refused. This module is the single source of the JSON Schema files and the
 AsyncAPI document in `schemas/`, of validation at the gateway and of decoding in consumers.
+Older versions of the domain events are frozen in `crm.contract.v1` (and so on) and reach the
+code only upcast to this one (`crm.contract.upcasting`).
 """
 
 from datetime import UTC, datetime
 from typing import Annotated, Literal, Union
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_serializer
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_serializer
 
 from crm.contract.fields import (
     AmountEur,
@@ -19,10 +22,14 @@ from crm.contract.fields import (
     LongText,
     PartnerId,
     PositiveHours,
+    ProgrammeId,
     ShortText,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""The version of the domain events this release writes and hands its consumers."""
+ALERT_SCHEMA_VERSION = 1
+"""The alerts topic's events have a version of their own (no programme yet)."""
 
 
 class Payload(BaseModel):
@@ -97,10 +104,43 @@ class PilotStallResolvedPayload(Payload):
     resolved_by: UUID
 
 
-class Envelope(BaseModel):
-    """Fields every event carries; subclasses fix `event_type` and the payload model."""
+class EnvelopeBase(BaseModel):
+    """What every envelope of every version shares: strict, closed, UTC on the wire."""
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    @field_serializer("occurred_at", check_fields=False)
+    def _utc_rfc3339(self, value: datetime) -> str:
+        return rfc3339(value)
+
+    @property
+    def kafka_key(self) -> bytes:
+        return f"{self.partner_id}/{self.sme_id}".encode()  # type: ignore[attr-defined]
+
+
+class Envelope(EnvelopeBase):
+    """The domain envelope, version 2: version 1 (`crm.contract.v1`) and `programme_id`, the
+    programme the event belongs to. Subclasses fix `event_type` and the payload model."""
+
+    event_id: UUID
+    event_type: str
+    schema_version: Literal[2]
+    occurred_at: EventTime
+    partner_id: PartnerId
+    programme_id: ProgrammeId
+    sme_id: EntityId
+
+    # The version the sender wrote it in (`crm.contract.upcasting` sets it): its identity is its
+    # content as written (`crm.contract.identity`), so upcasting never changes who is who.
+    _written_in: int = PrivateAttr(default=SCHEMA_VERSION)
+
+    @property
+    def written_in(self) -> int:
+        return self._written_in
+
+
+class AlertEnvelope(EnvelopeBase):
+    """The envelope of the alerts service's events (`crm.alerts`), still at its version 1."""
 
     event_id: UUID
     event_type: str
@@ -108,14 +148,6 @@ class Envelope(BaseModel):
     occurred_at: EventTime
     partner_id: PartnerId
     sme_id: EntityId
-
-    @field_serializer("occurred_at")
-    def _utc_rfc3339(self, value: datetime) -> str:
-        return rfc3339(value)
-
-    @property
-    def kafka_key(self) -> bytes:
-        return f"{self.partner_id}/{self.sme_id}".encode()
 
 
 def rfc3339(value: datetime) -> str:
@@ -163,14 +195,14 @@ class SMEWithdrawn(Envelope):
     payload: SMEWithdrawnPayload
 
 
-class PilotStalled(Envelope):
+class PilotStalled(AlertEnvelope):
     """Emitted by the alerts service; never accepted from partners."""
 
     event_type: Literal["PilotStalled"]
     payload: PilotStalledPayload
 
 
-class PilotStallResolved(Envelope):
+class PilotStallResolved(AlertEnvelope):
     """Emitted by the alerts service; never accepted from partners."""
 
     event_type: Literal["PilotStallResolved"]
@@ -193,4 +225,4 @@ AlertEvent = Union[PilotStalled, PilotStallResolved]
 """Events the alerts service emits (the `crm.alerts` topic)."""
 
 DOMAIN_EVENT_TYPES: tuple[type[Envelope], ...] = DomainEvent.__args__  # type: ignore[attr-defined]
-ALERT_EVENT_TYPES: tuple[type[Envelope], ...] = AlertEvent.__args__  # type: ignore[attr-defined]
+ALERT_EVENT_TYPES: tuple[type[AlertEnvelope], ...] = AlertEvent.__args__  # type: ignore[attr-defined]

@@ -33,8 +33,12 @@ CountryCode = Annotated[
 PartnerId = Annotated[str, StringConstraints(pattern=SLUG_PATTERN, min_length=2, max_length=64)]
 """A partner's lowercase slug, e.g. `tehnopol`, `business-tampere`."""
 
+ProgrammeId = Annotated[str, StringConstraints(pattern=SLUG_PATTERN, min_length=2, max_length=64)]
+"""A programme's lowercase slug, e.g. `4smartgrowth`; `default` when a deployment names none."""
+
 EntityId = Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN, min_length=1, max_length=128)]
 """An identifier chosen by the partner (SME, pilot, agreement)."""
+
 
 def _storable(text: str) -> str:
     # PostgreSQL cannot store U+0000 in text or JSON: accepting it would hand the projector an

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from crm.auth.principals import Principal, can_write
-from crm.contract.decoding import InvalidEvents, Problem, decode_events
+from crm.contract.decoding import DEFAULT_CONTEXT, InvalidEvents, Problem, decode_events
 from crm.contract.events import DomainEvent
+from crm.contract.upcasting import UpcastContext
 from crm.settings import Settings
 
 
@@ -45,6 +46,8 @@ class Limits:
     max_events: int
     max_text_length: int
     body_timeout: float = 30.0
+    # How events of older contract versions are upcast (the deployment's default programme).
+    upcasting: UpcastContext = DEFAULT_CONTEXT
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Limits":
@@ -53,12 +56,13 @@ class Limits:
             settings.gateway_max_events,
             settings.gateway_max_text_length,
             settings.http_body_timeout,
+            UpcastContext(settings.default_programme),
         )
 
 
 def validate_request(body: bytes, limits: Limits) -> list[DomainEvent]:
     """Every event of the body, or InvalidEvents (TooManyEvents) naming every problem."""
-    events = decode_events(body, max_events=limits.max_events)
+    events = decode_events(body, max_events=limits.max_events, context=limits.upcasting)
     problems = list(oversized_texts(events, limits.max_text_length))
     if problems:
         raise InvalidEvents(problems)

@@ -29,7 +29,8 @@ from typing import Any
 
 import orjson
 
-from crm.contract.events import DOMAIN_EVENT_TYPES, SCHEMA_VERSION
+from crm.contract import v1
+from crm.contract.events import DOMAIN_EVENT_TYPES
 
 IMPORT_NAMESPACE = uuid.UUID("5b7f6f0e-2f7c-4e0a-9a0e-6d1f3c2b9a41")
 ENVELOPE_COLUMNS = ("event_id", "event_type", "occurred_at", "partner_id", "sme_id")
@@ -88,7 +89,9 @@ def _finish(line: int, envelope: dict[str, Any], partner_id: str) -> Row | RowPr
     if given not in (None, "", partner_id):
         return RowProblem(line, "partner_id", f"row of partner {given!r} in an import for {partner_id!r}")
     envelope["partner_id"] = partner_id
-    envelope.setdefault("schema_version", SCHEMA_VERSION)
+    # A row that names no version is a version-1 event (the format's columns): it is upcast into
+    # the deployment's default programme like any other.
+    envelope.setdefault("schema_version", v1.VERSION)
     if not envelope.get("event_id"):
         envelope["event_id"] = event_id_for(envelope)
     return Row(line, envelope)

@@ -25,7 +25,7 @@ def check_rows(rows: Sequence[Row], limits: Limits) -> list[RowProblem]:
     """Every contract problem of every row, located by line number."""
     body = orjson.dumps([row.envelope for row in rows])
     try:
-        events = decode_events(body)
+        events = decode_events(body, context=limits.upcasting)
     except InvalidEvents as invalid:
         return [RowProblem(rows[p.index].line, p.field, p.message) for p in invalid.problems]
     return [RowProblem(rows[p.index].line, p.field, p.message) for p in oversized_texts(events, limits.max_text_length)]

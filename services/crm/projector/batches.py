@@ -18,7 +18,8 @@ from typing import Any
 
 import structlog
 
-from crm.contract.decoding import InvalidEvents, decode_event
+from crm.contract.decoding import DEFAULT_CONTEXT, InvalidEvents, decode_event
+from crm.contract.upcasting import UpcastContext
 from crm.messaging.batch_consumer import BatchAbandoned
 from crm.messaging.messages import ReceivedMessage
 from crm.projector.ports import Applied, DeadLetters, DecodedEvent, ReadModelStore, Refused, UnstorableEvents
@@ -49,6 +50,7 @@ async def project_batch(
     dead_letters: DeadLetters,
     *,
     retry: Retry | None = None,
+    upcasting: UpcastContext = DEFAULT_CONTEXT,
 ) -> BatchOutcome:
     """Project a batch. Returns only once every message is applied or parked.
 
@@ -62,7 +64,7 @@ async def project_batch(
         try:
             if message.value is None:
                 raise InvalidEvents([])
-            event = decode_event(message.value)
+            event = decode_event(message.value, upcasting)
         except InvalidEvents as invalid:
             await _park(dead_letters, message, invalid.reason or "empty message (no value)")
             parked += 1

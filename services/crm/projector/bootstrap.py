@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import structlog
 from aiokafka import AIOKafkaProducer
 
+from crm.contract.upcasting import UpcastContext
 from crm.db.engine import create_engine
 from crm.db.migrate import upgrade_database
 from crm.infra.errors import InfrastructureError
@@ -35,9 +36,10 @@ async def serve_projector(settings: Settings) -> None:
         max_request_size=PRODUCER_MAX_REQUEST_BYTES,
     )
     dead_letters = KafkaDeadLetters(producer, settings.dlq_topic, consumer_name=settings.projector_group)
+    upcasting = UpcastContext(settings.default_programme)
 
     async def handle_batch(messages: Sequence[ReceivedMessage]) -> None:
-        await project_batch(messages, store, dead_letters, retry=retry)
+        await project_batch(messages, store, dead_letters, retry=retry, upcasting=upcasting)
 
     consumer = BatchConsumer(
         settings.kafka_bootstrap,

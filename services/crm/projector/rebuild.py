@@ -24,6 +24,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm.contract.decoding import InvalidEvents, decode_event
+from crm.contract.upcasting import UpcastContext
 from crm.db.engine import create_engine
 from crm.db.tables import READ_MODEL_TABLES
 from crm.infra.errors import InfrastructureError
@@ -70,7 +71,8 @@ async def rebuild_projections(
         fetch_max_bytes=64 * 1024 * 1024,
     )
     started = time.monotonic()
-    replay = _Replay(PostgresReadModels(engine, schema=shadow), partner_id, on_progress)
+    upcasting = UpcastContext(settings.default_programme)
+    replay = _Replay(PostgresReadModels(engine, schema=shadow), partner_id, on_progress, upcasting)
     try:
         await _create_shadow(engine, shadow)
         await consumer.start()
@@ -98,8 +100,10 @@ async def rebuild_projections(
 
 
 class _Replay:
-    def __init__(self, store: PostgresReadModels, partner_id: str | None, on_progress: Progress | None) -> None:
-        self.store, self.partner_id, self.on_progress = store, partner_id, on_progress
+    def __init__(
+        self, store: PostgresReadModels, partner_id: str | None, on_progress: Progress | None, upcasting: UpcastContext
+    ) -> None:
+        self.store, self.partner_id, self.on_progress, self.upcasting = store, partner_id, on_progress, upcasting
         self.read = self.applied = self.invalid = self.refused = self.total = 0
 
     async def run(self, consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int], batch_size: int) -> None:
@@ -108,7 +112,7 @@ class _Replay:
             decoded = []
             for record in records:
                 try:
-                    event = decode_event(record.value or b"")
+                    event = decode_event(record.value or b"", self.upcasting)
                 except InvalidEvents:
                     self.invalid += 1  # already parked on the DLQ by the live projector
                     continue
