@@ -71,18 +71,26 @@ def test_generation_refuses_to_change_a_released_version(tmp_path: Path) -> None
     assert (tmp_path / "asyncapi.yaml").read_text() == "stale"  # nothing written
 
 
+def _in_version(body: dict[str, object], version: int) -> dict[str, object]:
+    """`envelope()` writes version 1; version 2 adds the programme."""
+    return body if version == 1 else {**body, "schema_version": version, "programme_id": "4smartgrowth"}
+
+
+@pytest.mark.parametrize("version", [1, 2])
 @pytest.mark.parametrize("event_type", sorted(EXAMPLES))
-def test_json_schemas_accept_valid_events_and_refuse_bad_codes(event_type: str) -> None:
-    schema = json.loads((EMITTED / f"{event_type}.json").read_text())
+def test_json_schemas_accept_valid_events_and_refuse_bad_codes(event_type: str, version: int) -> None:
+    schema = json.loads((SCHEMAS / f"v{version}" / f"{event_type}.json").read_text())
     jsonschema.Draft202012Validator.check_schema(schema)
     validator = jsonschema.Draft202012Validator(schema)
-    assert list(validator.iter_errors(envelope(event_type))) == []
-    assert list(validator.iter_errors(envelope(event_type, extra_field=1)))
+    assert list(validator.iter_errors(_in_version(envelope(event_type), version))) == []
+    assert list(validator.iter_errors(_in_version(envelope(event_type, extra_field=1), version)))
+    assert list(validator.iter_errors(_in_version(envelope(event_type), 3 - version)))  # the other version's
 
 
 def test_json_schema_refuses_unknown_country_codes() -> None:
     validator = jsonschema.Draft202012Validator(event_json_schemas(SCHEMA_VERSION)["PilotOpened.json"])
-    assert list(validator.iter_errors(envelope("PilotOpened", dict(EXAMPLES["PilotOpened"]) | {"market": "XX"})))
+    event = envelope("PilotOpened", dict(EXAMPLES["PilotOpened"]) | {"market": "XX"})
+    assert list(validator.iter_errors(_in_version(event, SCHEMA_VERSION)))
 
 
 def test_asyncapi_document_describes_the_three_topics() -> None:
