@@ -1,6 +1,7 @@
 """The alerts read model on the real PostgreSQL: idempotent by alert event id; the CLI on top."""
 
 import asyncio
+import json
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
@@ -15,7 +16,7 @@ from crm.alerts.store import PostgresAlertViews, ReceivedAlert
 from crm.alerts.webhooks import Answer, Delivery, deliver_due
 from crm.cli.main import app
 from crm.contract.decoding import encode_event
-from crm.db.alert_tables import alert_outbox, applied_alert_events
+from crm.db.alert_tables import alert_outbox, alerts, applied_alert_events
 from crm.db.engine import create_engine
 from crm.settings import Settings
 from tests.support.alerts import pilot_event
@@ -157,3 +158,49 @@ async def _run(runner: CliRunner, args: list[str]) -> str:
     result = await asyncio.to_thread(runner.invoke, app, args)
     assert result.exit_code == 0, result.output
     return result.output
+
+
+async def test_an_alert_postgresql_cannot_store_is_parked_and_the_others_applied(isolated: Settings) -> None:
+    """Written to crm.alerts around the alerts service: `idle_days` past PostgreSQL's integer
+    (a data error, SQLSTATE class 22). The consumer retried it forever before, and no later alert
+    was applied."""
+    from crm.alerts.alert_projection import AlertProjection
+    from crm.messaging.messages import ReceivedMessage
+
+    def alert(pilot: str, idle_days: int) -> bytes:
+        return json.dumps(
+            {
+                "event_id": str(alert_id("tehnopol", pilot, datetime(2020, 1, 1, tzinfo=UTC), "stalled")),
+                "event_type": "PilotStalled",
+                "schema_version": 1,
+                "occurred_at": "2020-03-01T00:00:00Z",
+                "partner_id": "tehnopol",
+                "sme_id": "ee-one",
+                "payload": {
+                    "pilot_id": pilot,
+                    "last_activity_at": "2020-01-01T00:00:00Z",
+                    "idle_days": idle_days,
+                    "threshold_days": 30,
+                },
+            }
+        ).encode()
+
+    class Parked:
+        def __init__(self) -> None:
+            self.reasons: dict[int, str] = {}
+
+        async def park(self, message: ReceivedMessage, reason: str) -> None:
+            self.reasons[message.offset] = reason
+
+    values = [alert(f"p-{n}", 2**40 if n == 3 else 60) for n in range(6)]
+    records = [ReceivedMessage(isolated.alerts_topic, 0, n, b"tehnopol/x", v) for n, v in enumerate(values)]
+    engine = create_engine(isolated.database_url, pool_size=1)
+    parked = Parked()
+    try:
+        await asyncio.wait_for(AlertProjection(PostgresAlertViews(engine), parked).project_alerts(records), 60)
+        async with engine.connect() as connection:
+            applied = set(await connection.scalars(select(alerts.c.pilot_id)))
+    finally:
+        await engine.dispose()
+    assert list(parked.reasons) == [3] and "SQLSTATE 22" in parked.reasons[3], parked.reasons
+    assert applied == {"p-0", "p-1", "p-2", "p-4", "p-5"}

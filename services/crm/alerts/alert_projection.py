@@ -9,43 +9,103 @@ id after a crash) is applied once: its tracked event id means "already done".
 
 import asyncio
 from collections.abc import Sequence
+from typing import Protocol
 
 import structlog
 
-from crm.alerts.store import PostgresAlertViews, ReceivedAlert
+from crm.alerts.store import ReceivedAlert
 from crm.contract.decoding import InvalidEvents, decode_alert
+from crm.db.failures import unstorable_reason
+from crm.messaging.batch_consumer import BatchAbandoned
 from crm.messaging.messages import ReceivedMessage
+from crm.projector.ports import DeadLetters
 
 log = structlog.get_logger(__name__)
 
 
+class AlertViews(Protocol):
+    async def apply(self, received: Sequence[ReceivedAlert]) -> int: ...
+
+
 class AlertProjection:
-    def __init__(self, views: PostgresAlertViews, *, max_retry_delay: float = 30.0) -> None:
+    """Applies a batch of alerts, or parks what can never be stored and applies the rest.
+
+    A failure the data itself causes (`crm.db.failures.unstorable_reason`: SQLSTATE class 22, 23,
+    54, an encoding error) fails the same way on every retry: the batch is split in halves until
+    the alert is alone, which is parked on the dead-letter topic with its reason. Any other
+    failure (PostgreSQL away, a serialization failure) is retried with backoff, and given up
+    uncommitted (`BatchAbandoned`) when the service is asked to stop meanwhile.
+    """
+
+    def __init__(
+        self,
+        views: AlertViews,
+        dead_letters: DeadLetters,
+        *,
+        max_retry_delay: float = 30.0,
+        first_retry_delay: float = 1.0,
+    ) -> None:
         self._views = views
+        self._dead_letters = dead_letters
         self._max_retry_delay = max_retry_delay
+        self._first_retry_delay = first_retry_delay
+        self.stopping: asyncio.Event | None = None  # the consumer's, once it exists
 
     async def project_alerts(self, records: Sequence[ReceivedMessage]) -> None:
-        received = decoded(records)
-        delay = 1.0
+        received: list[ReceivedAlert] = []
+        source: dict[int, ReceivedMessage] = {}  # id(alert) -> its message, to park it as it came
+        for record in records:
+            try:
+                if record.value is None:
+                    raise InvalidEvents([])
+                alert = ReceivedAlert(decode_alert(record.value), record.value, record.partition, record.offset)
+            except InvalidEvents as invalid:
+                await self._park(record, invalid.reason or "empty message (no value)")
+                continue
+            received.append(alert)
+            source[id(alert)] = record
+        for refused, reason in await self._apply_isolating(received):
+            await self._park(source[id(refused)], f"unstorable: {reason}")
+
+    async def _apply_isolating(self, alerts: Sequence[ReceivedAlert]) -> list[tuple[ReceivedAlert, str]]:
+        """Apply `alerts`; the ones refused as unstorable, each with its reason."""
+        if not alerts:
+            return []
+        reason = await self._apply_retrying(alerts)
+        if reason is None:
+            return []
+        if len(alerts) == 1:
+            return [(alerts[0], reason)]
+        middle = len(alerts) // 2
+        return await self._apply_isolating(alerts[:middle]) + await self._apply_isolating(alerts[middle:])
+
+    async def _apply_retrying(self, alerts: Sequence[ReceivedAlert]) -> str | None:
+        """None once applied; why not, when the data cannot be stored. Retries anything else."""
+        delay = self._first_retry_delay
+        attempts = 0
         while True:  # committed to Kafka only once applied: PostgreSQL down means wait
             try:
-                await self._views.apply(received)
-                return
+                await self._views.apply(alerts)
+                return None
             except Exception as exc:
-                log.error("alerts.read_model_failed", error=repr(exc), retry_in=delay)
+                reason = unstorable_reason(exc)
+                if reason is not None:
+                    return reason
+                attempts += 1
+                log.error("alerts.read_model_failed", error=repr(exc), retry_in=delay, attempt=attempts)
+            if self.stopping is None:
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, self._max_retry_delay)
+            else:
+                try:
+                    await asyncio.wait_for(self.stopping.wait(), delay)
+                except TimeoutError:
+                    pass
+                else:
+                    raise BatchAbandoned(
+                        f"asked to stop while the alerts read model kept failing ({attempts} attempts)"
+                    )
+            delay = min(delay * 2, self._max_retry_delay)
 
-
-def decoded(records: Sequence[ReceivedMessage]) -> list[ReceivedAlert]:
-    received = []
-    for record in records:
-        try:
-            if record.value is None:
-                raise InvalidEvents([])
-            received.append(ReceivedAlert(decode_alert(record.value), record.value, record.partition, record.offset))
-        except InvalidEvents as invalid:
-            log.error(
-                "alerts.undecodable_alert", partition=record.partition, offset=record.offset, reason=invalid.reason
-            )
-    return received
+    async def _park(self, record: ReceivedMessage, reason: str) -> None:
+        await self._dead_letters.park(record, reason)
+        log.error("alerts.parked", partition=record.partition, offset=record.offset, reason=reason)

@@ -3,6 +3,7 @@
 import asyncio
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 import aiohttp
 import faust
@@ -31,6 +32,7 @@ from crm.infra.errors import InfrastructureError
 from crm.logs import configure_logging
 from crm.messaging.batch_consumer import BatchConsumer, BatchHandler
 from crm.messaging.topic_admin import TopicSpec, contract_topics, ensure_topics
+from crm.projector.dead_letters import KafkaDeadLetters
 from crm.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -59,6 +61,18 @@ class FaustAlertPublisher:
             for event in events
         ]
         await asyncio.gather(*pending)
+
+
+class FaustProducer:
+    """The dead-letter producer's interface (`send_and_wait`) over the Faust app's producer."""
+
+    def __init__(self, app: faust.App) -> None:
+        self._app = app
+
+    async def send_and_wait(
+        self, topic: str, value: bytes | None = None, key: bytes | None = None, *, headers: Any = None
+    ) -> Any:
+        return await self._app.producer.send_and_wait(topic, key, value, None, None, headers)
 
 
 class PostgresControls:
@@ -136,11 +150,12 @@ def build_alerts(settings: Settings) -> tuple[faust.App, list[TopicSpec], Shutdo
         )
 
     activity = PilotActivity(detector, readiness, pilots.written, UpcastContext(settings.default_programme))
-    projection = AlertProjection(PostgresAlertViews(engine))
+    dead_letters = KafkaDeadLetters(FaustProducer(app), settings.dlq_topic, consumer_group(settings, "read-model"))
+    projection = AlertProjection(PostgresAlertViews(engine), dead_letters)
+    read_model = consumer(settings.alerts_topic, "read-model", projection.project_alerts)
+    projection.stopping = read_model.stopping  # a stop ends its retries (the batch stays uncommitted)
     register_consumer(app, "follow_pilots", consumer(settings.events_topic, "events", activity.follow_pilots), shutdown)
-    register_consumer(
-        app, "project_alerts", consumer(settings.alerts_topic, "read-model", projection.project_alerts), shutdown
-    )
+    register_consumer(app, "project_alerts", read_model, shutdown)
     register_timers(
         app,
         detector,

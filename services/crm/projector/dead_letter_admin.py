@@ -11,7 +11,7 @@ from datetime import datetime
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 
-from crm.contract.decoding import InvalidEvents, decode_event
+from crm.contract.decoding import InvalidEvents, decode_alert, decode_event
 from crm.messaging.reading import records_until, topic_partitions
 from crm.settings import Settings
 
@@ -32,13 +32,20 @@ class DeadLetter:
         return self.headers.get("dlq.reason", "")
 
     @property
+    def source_topic(self) -> str | None:
+        return self.headers.get("dlq.source.topic")
+
+    @property
     def decodes_now(self) -> bool:
-        """Whether the message passes the contract as it is now (after a fix, it may)."""
-        try:
-            decode_event(self.value or b"")
-        except InvalidEvents:
-            return False
-        return True
+        """Whether the message passes the contract as it is now (after a fix, it may): as a
+        domain event, or as an alert for one parked by the alerts read model."""
+        for decode in (decode_event, decode_alert):
+            try:
+                decode(self.value or b"")
+            except InvalidEvents:
+                continue
+            return True
+        return False
 
 
 def _dead_letter(record: ConsumerRecord[bytes, bytes]) -> DeadLetter:
@@ -99,7 +106,9 @@ async def replay_dead_letters(settings: Settings, *, dry_run: bool = False) -> l
                 continue
             for letter in letters:
                 headers = [("dlq.replayed_from", f"{settings.dlq_topic}/{letter.partition}/{letter.offset}".encode())]
-                await producer.send_and_wait(settings.events_topic, letter.value, key=letter.key, headers=headers)
+                # Back where it came from: crm.events, or crm.alerts for the alerts read model's.
+                home = letter.source_topic if letter.source_topic == settings.alerts_topic else settings.events_topic
+                await producer.send_and_wait(home, letter.value, key=letter.key, headers=headers)
                 log.info("dlq.replayed", partition=letter.partition, offset=letter.offset)
             await consumer.commit()
     finally:
