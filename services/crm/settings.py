@@ -6,7 +6,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from crm.contract.fields import SLUG_PATTERN
+from crm.contract.fields import ProgrammeId
 
 
 class Settings(BaseSettings):
@@ -31,7 +31,7 @@ class Settings(BaseSettings):
 
     # The programme of events that name none: version-1 events are upcast into it
     # (docs/contract.md "Versions"). A deployment that names no programme has this one.
-    default_programme: str = Field(default="default", pattern=SLUG_PATTERN, min_length=2, max_length=64)
+    default_programme: ProgrammeId = "default"
 
     # Topics (docs/contract.md "Kafka").
     events_topic: str = "crm.events"

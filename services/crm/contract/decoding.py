@@ -24,16 +24,18 @@ _EVENT_TAGS = {model.__name__ for model in DomainEvent.__args__}  # type: ignore
 _ALERT_TAGS = {model.__name__ for model in AlertEvent.__args__}  # type: ignore[attr-defined]
 
 _one_event: TypeAdapter[DomainEvent] = TypeAdapter(Annotated[DomainEvent, Field(discriminator="event_type")])
-_many_events: TypeAdapter[list[DomainEvent]] = TypeAdapter(
-    list[Annotated[DomainEvent, Field(discriminator="event_type")]]
-)
 _one_alert: TypeAdapter[AlertEvent] = TypeAdapter(Annotated[AlertEvent, Field(discriminator="event_type")])
 
+_EVENTS_BY_VERSION: dict[int, Any] = {
+    v1.VERSION: Annotated[v1.DomainEventV1, Field(discriminator="event_type")],
+    SCHEMA_VERSION: Annotated[DomainEvent, Field(discriminator="event_type")],
+}
+"""One domain event of each supported `schema_version` (a discriminated union of its types)."""
 OLDER_VERSIONS: dict[int, TypeAdapter[Any]] = {
-    v1.VERSION: TypeAdapter(Annotated[v1.DomainEventV1, Field(discriminator="event_type")]),  # type: ignore[arg-type]
+    version: TypeAdapter(event) for version, event in _EVENTS_BY_VERSION.items() if version != SCHEMA_VERSION
 }
 """One domain event of each released version before the current one, by `schema_version`."""
-SUPPORTED_VERSIONS = (*sorted(OLDER_VERSIONS), SCHEMA_VERSION)
+SUPPORTED_VERSIONS = tuple(sorted(_EVENTS_BY_VERSION))
 DEFAULT_CONTEXT = UpcastContext()
 
 
@@ -70,19 +72,17 @@ class TooManyEvents(InvalidEvents):
         super().__init__([Problem(0, "$", f"{count} events in one request; at most {limit} are allowed")])
 
 
-@lru_cache(maxsize=8)
-def _bounded_events(max_events: int) -> TypeAdapter[list[DomainEvent]]:
-    # pydantic checks max_length before validating the items, so a huge array is refused cheaply.
-    return TypeAdapter(
-        Annotated[list[Annotated[DomainEvent, Field(discriminator="event_type")]], Field(max_length=max_events)]
-    )
+@lru_cache(maxsize=16)
+def _event_list(version: int, max_events: int | None) -> TypeAdapter[list[Any]]:
+    """A JSON array of events of one version, at most `max_events` (pydantic checks max_length
+    before validating the items, so a huge array is refused cheaply)."""
+    events: Any = list[_EVENTS_BY_VERSION[version]]  # type: ignore[misc, valid-type]
+    return TypeAdapter(events if max_events is None else Annotated[events, Field(max_length=max_events)])
 
 
 def decode_event(raw: bytes | str, context: UpcastContext = DEFAULT_CONTEXT) -> DomainEvent:
     """Decode one envelope of a domain event (a Kafka message value), in the current version."""
-    version = _version_of(_parsed(raw))
-    if version is None:  # no (usable) schema_version: refused, and judged as version 1 was
-        version = min(SUPPORTED_VERSIONS)
+    version = _judged_as(_parsed(raw))
     adapter = _one_event if version == SCHEMA_VERSION else OLDER_VERSIONS.get(version)
     if adapter is None:
         raise InvalidEvents([_unsupported(0, version)])
@@ -104,20 +104,25 @@ def decode_alert(raw: bytes | str) -> AlertEvent:
 def decode_events(
     raw: bytes | str, *, max_events: int | None = None, context: UpcastContext = DEFAULT_CONTEXT
 ) -> list[DomainEvent]:
-    """Decode a request body: one envelope or a JSON array of them (at most `max_events`)."""
+    """Decode a request body: one envelope or a JSON array of them (at most `max_events`).
+
+    An array of one version (the usual case) is validated in one pass by that version's models;
+    one mixing versions, item by item."""
     stripped = raw.lstrip()[:1]
     if stripped in (b"[", "["):
         document = _parsed(raw)
-        if isinstance(document, list) and any(_version_of(item) != SCHEMA_VERSION for item in document):
-            return _decode_each(document, max_events, context)  # older versions among them
-        adapter = _many_events if max_events is None else _bounded_events(max_events)
+        versions = {_judged_as(item) for item in document} if isinstance(document, list) else set()
+        version = versions.pop() if len(versions) == 1 else SCHEMA_VERSION
+        if versions or version not in _EVENTS_BY_VERSION:
+            return _decode_each(document, max_events, context)
         try:
-            return adapter.validate_json(raw)
+            events = _event_list(version, max_events).validate_json(raw)
         except ValidationError as exc:
             first = exc.errors(include_url=False, include_input=False)[0]
             if first["type"] == "too_long" and first["loc"] == () and max_events is not None:
                 raise TooManyEvents(int(first["ctx"]["actual_length"]), max_events) from None
             raise InvalidEvents(_problems(exc, batch=True)) from None
+        return events if version == SCHEMA_VERSION else [upcast(event, context) for event in events]
     return [decode_event(raw, context)]
 
 
@@ -144,9 +149,11 @@ def _parsed(raw: bytes | str) -> Any:
         return None
 
 
-def _version_of(document: Any) -> int | None:
+def _judged_as(document: Any) -> int:
+    """The version whose models judge `document`: its `schema_version`; without a usable one
+    (it is refused either way), the first version's, so the problems are those version 1 gave."""
     version = document.get("schema_version") if isinstance(document, dict) else None
-    return version if type(version) is int else None  # anything else: the current model says why
+    return version if type(version) is int else min(SUPPORTED_VERSIONS)
 
 
 def _unsupported(index: int, version: int) -> Problem:

@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from crm.contract import v1
 from crm.contract.events import DOMAIN_EVENT_TYPES, SCHEMA_VERSION, DomainEvent
 
 IMPLICIT_PROGRAMME = "default"
@@ -65,15 +66,13 @@ def upcast(event: BaseModel, context: UpcastContext) -> DomainEvent:
 
 def downcast(event: DomainEvent) -> BaseModel:
     """An upcast event as the model of the version it was written in (to encode it)."""
-    from crm.contract import v1  # the frozen versions depend on the current one, not the reverse
-
     fields = {name: getattr(event, name) for name in type(event).model_fields}
     version = SCHEMA_VERSION
     while version > event.written_in:
         fields = DOWN[version](fields)
         version -= 1
-    older = {v1.VERSION: v1.BY_TYPE}[version]
-    return older[event.event_type].model_construct(**fields)
+    return _OLDER_MODELS[version][event.event_type].model_construct(**fields)
 
 
 _CURRENT = {model.__name__: model for model in DOMAIN_EVENT_TYPES}
+_OLDER_MODELS = {v1.VERSION: v1.BY_TYPE}
