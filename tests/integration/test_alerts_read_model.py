@@ -1,7 +1,6 @@
 """The alerts read model on the real PostgreSQL: idempotent by alert event id; the CLI on top."""
 
 import asyncio
-import json
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
@@ -19,7 +18,7 @@ from crm.contract.decoding import encode_event
 from crm.db.alert_tables import alert_outbox, alerts, applied_alert_events
 from crm.db.engine import create_engine
 from crm.settings import Settings
-from tests.support.alerts import pilot_event
+from tests.support.alerts import pilot_event, stalled_alert
 from tests.support.query import load_into_read_models
 
 pytestmark = pytest.mark.infra
@@ -167,24 +166,6 @@ async def test_an_alert_postgresql_cannot_store_is_parked_and_the_others_applied
     from crm.alerts.alert_projection import AlertProjection
     from crm.messaging.messages import ReceivedMessage
 
-    def alert(pilot: str, idle_days: int) -> bytes:
-        return json.dumps(
-            {
-                "event_id": str(alert_id("tehnopol", pilot, datetime(2020, 1, 1, tzinfo=UTC), "stalled")),
-                "event_type": "PilotStalled",
-                "schema_version": 1,
-                "occurred_at": "2020-03-01T00:00:00Z",
-                "partner_id": "tehnopol",
-                "sme_id": "ee-one",
-                "payload": {
-                    "pilot_id": pilot,
-                    "last_activity_at": "2020-01-01T00:00:00Z",
-                    "idle_days": idle_days,
-                    "threshold_days": 30,
-                },
-            }
-        ).encode()
-
     class Parked:
         def __init__(self) -> None:
             self.reasons: dict[int, str] = {}
@@ -192,8 +173,9 @@ async def test_an_alert_postgresql_cannot_store_is_parked_and_the_others_applied
         async def park(self, message: ReceivedMessage, reason: str) -> None:
             self.reasons[message.offset] = reason
 
-    values = [alert(f"p-{n}", 2**40 if n == 3 else 60) for n in range(6)]
-    records = [ReceivedMessage(isolated.alerts_topic, 0, n, b"tehnopol/x", v) for n, v in enumerate(values)]
+    records = [
+        stalled_alert(n, f"p-{n}", idle_days=2**40 if n == 3 else 60, topic=isolated.alerts_topic) for n in range(6)
+    ]
     engine = create_engine(isolated.database_url, pool_size=1)
     parked = Parked()
     try:

@@ -10,9 +10,11 @@ from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from crm.alerts.rules import alert_id
 from crm.contract.decoding import decode_alert, decode_event
 from crm.contract.events import AlertEvent, DomainEvent
 from crm.infra.services import ServiceProcess, service_environment
+from crm.messaging.messages import ReceivedMessage
 from crm.messaging.publisher import EventPublisher
 from crm.settings import Settings
 from tests.support.events import envelope
@@ -123,3 +125,18 @@ async def eventually(probe: Callable[[], Awaitable[T]], accept: Callable[[T], bo
         if accept(value) or time.monotonic() > deadline:
             return value
         await asyncio.sleep(0.2)
+
+
+def stalled_alert(offset: int, pilot: str, *, idle_days: int = 60, topic: str = "crm.alerts") -> ReceivedMessage:
+    """A `PilotStalled` of tehnopol's `pilot` (idle since DAY0) as the alerts read model reads it
+    from `topic`, with the id the detector gives such a stall."""
+    body = {
+        "event_id": str(alert_id("tehnopol", pilot, DAY0, "stalled")),
+        "event_type": "PilotStalled",
+        "schema_version": 1,
+        "occurred_at": "2020-03-01T00:00:00Z",
+        "partner_id": "tehnopol",
+        "sme_id": "ee-one",
+        "payload": {"pilot_id": pilot, "last_activity_at": rfc(DAY0), "idle_days": idle_days, "threshold_days": 30},
+    }
+    return ReceivedMessage(topic, 0, offset, f"tehnopol/{pilot}".encode(), json.dumps(body).encode())

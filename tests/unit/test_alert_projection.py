@@ -4,8 +4,6 @@ retried with backoff, and a stop during the retries gives the batch up uncommitt
 every failure forever before, data errors included."""
 
 import asyncio
-import json
-import uuid
 from collections.abc import Sequence
 
 import pytest
@@ -14,6 +12,7 @@ from crm.alerts.alert_projection import AlertProjection
 from crm.alerts.store import ReceivedAlert
 from crm.messaging.batch_consumer import BatchAbandoned
 from crm.messaging.messages import ReceivedMessage
+from tests.support.alerts import stalled_alert
 
 
 class DataError(Exception):
@@ -47,27 +46,9 @@ class DeadLetters:
         self.parked.append((message.offset, reason))
 
 
-def record(offset: int, pilot: str) -> ReceivedMessage:
-    body = {
-        "event_id": str(uuid.uuid4()),
-        "event_type": "PilotStalled",
-        "schema_version": 1,
-        "occurred_at": "2020-03-01T00:00:00Z",
-        "partner_id": "tehnopol",
-        "sme_id": "ee-one",
-        "payload": {
-            "pilot_id": pilot,
-            "last_activity_at": "2020-01-01T00:00:00Z",
-            "idle_days": 60,
-            "threshold_days": 30,
-        },
-    }
-    return ReceivedMessage("crm.alerts", 0, offset, f"tehnopol/{pilot}".encode(), json.dumps(body).encode())
-
-
 async def test_an_unstorable_alert_is_parked_with_its_reason_and_the_others_applied() -> None:
     views, letters = Views(bad={"p-5"}), DeadLetters()
-    records = [record(n, f"p-{n}") for n in range(8)] + [ReceivedMessage("crm.alerts", 0, 8, None, b"{not json")]
+    records = [stalled_alert(n, f"p-{n}") for n in range(8)] + [ReceivedMessage("crm.alerts", 0, 8, None, b"{not json")]
     await AlertProjection(views, letters, first_retry_delay=0.001).project_alerts(records)
     assert sorted(views.applied) == sorted(f"p-{n}" for n in range(8) if n != 5)
     assert [offset for offset, _ in letters.parked] == [8, 5]
@@ -77,7 +58,9 @@ async def test_an_unstorable_alert_is_parked_with_its_reason_and_the_others_appl
 
 async def test_other_failures_are_retried_until_they_pass() -> None:
     views, letters = Views(outages=3), DeadLetters()
-    await AlertProjection(views, letters, first_retry_delay=0.001).project_alerts([record(0, "p-0"), record(1, "p-1")])
+    await AlertProjection(views, letters, first_retry_delay=0.001).project_alerts(
+        [stalled_alert(0, "p-0"), stalled_alert(1, "p-1")]
+    )
     assert (views.applied, views.calls, letters.parked) == (["p-0", "p-1"], 4, [])
 
 
@@ -85,7 +68,7 @@ async def test_a_stop_during_the_retries_gives_the_batch_up_uncommitted() -> Non
     views, letters = Views(outages=10**6), DeadLetters()
     projection = AlertProjection(views, letters, first_retry_delay=0.01)
     projection.stopping = asyncio.Event()
-    handling = asyncio.ensure_future(projection.project_alerts([record(0, "p-0")]))
+    handling = asyncio.ensure_future(projection.project_alerts([stalled_alert(0, "p-0")]))
     await asyncio.sleep(0.05)
     projection.stopping.set()
     with pytest.raises(BatchAbandoned):
