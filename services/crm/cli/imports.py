@@ -73,7 +73,7 @@ def import_history(
                 report = await send_rows(
                     rows,
                     partner,
-                    PostgresEventClaims(engine),
+                    PostgresEventClaims(engine, count_old_versions=False),
                     sink,
                     limits,
                     batch_size=min(batch_size, limits.max_events),

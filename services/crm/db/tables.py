@@ -17,6 +17,7 @@ from sqlalchemy import (
     MetaData,
     Numeric,
     PrimaryKeyConstraint,
+    SmallInteger,
     String,
     Table,
     func,
@@ -26,9 +27,7 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID
 metadata = MetaData()
 
 
-def tracking_table(
-    name: str, comment: str, *extra: Column[Any], primary_key: tuple[str, ...] = ("event_id",)
-) -> Table:
+def tracking_table(name: str, comment: str, *extra: Column[Any], primary_key: tuple[str, ...] = ("event_id",)) -> Table:
     """A tracking record: one row per applied event id, written in the same transaction as the
     read-model rows the event changed; a known key means "already applied"."""
     return Table(
@@ -66,8 +65,22 @@ accepted_events = Table(
     Column("event_id", UUID(as_uuid=True), primary_key=True),
     Column("content_hash", LargeBinary, nullable=False),
     Column("accepted_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # The contract version the event was written in; NULL for ids claimed before revision 0008.
+    Column("schema_version", SmallInteger, nullable=True),
     comment="Every event id the gateway (or an import) accepted, with its content hash: the same id "
     "with other content is refused (409). Claimed before the events are published.",
+)
+
+contract_version_usage = Table(
+    "contract_version_usage",
+    metadata,
+    Column("partner_id", String(64), primary_key=True),
+    Column("schema_version", SmallInteger, primary_key=True),
+    Column("events", BigInteger, nullable=False),
+    Column("first_at", DateTime(timezone=True), nullable=False),
+    Column("last_at", DateTime(timezone=True), nullable=False),
+    comment="Per partner, the events the gateway accepted in an older contract version: who still "
+    "has to upgrade before its sunset. Counted by claim_accepted_events.",
 )
 
 sme_timeline = Table(
@@ -174,6 +187,7 @@ __all__ = [
     "accepted_events",
     "agreements",
     "applied_events",
+    "contract_version_usage",
     "metadata",
     "pilots",
     "sme_markets",

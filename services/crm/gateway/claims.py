@@ -1,9 +1,10 @@
 """The gateway's record of accepted event ids: a reused id with other content is refused (409).
 
-One statement per request, however many events it holds (`claim_accepted_events`, migration
-0006): it claims every (partner_id, event_id) with the hash of its content, and when any id is
+One statement per request, however many events it holds (`claim_accepted_events`, migrations
+0006 and 0008): it claims every (partner_id, event_id) with the hash of its content, and when any id is
 already known with another hash it raises, which undoes the whole request's claims. An identical
-re-send claims nothing new and passes (a harmless duplicate the consumers count once).
+re-send claims nothing new and passes (a harmless duplicate the consumers count once). The same
+statement counts the newly claimed events of older contract versions per partner.
 
 The claim is made before publishing: a request Kafka then fails to take leaves its ids claimed
 with their hashes, which is right, since the sender retries the same events.
@@ -15,7 +16,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm.contract.decoding import Problem
-from crm.contract.events import DomainEvent
+from crm.contract.events import SCHEMA_VERSION, DomainEvent
 from crm.contract.identity import EventKey, content_hash, event_key
 from crm.db.failures import is_database_failure, unstorable_reason
 
@@ -54,8 +55,13 @@ def conflicts_within(events: Sequence[DomainEvent], hashes: Sequence[bytes]) -> 
 
 
 class PostgresEventClaims:
-    def __init__(self, engine: AsyncEngine) -> None:
+    """`count_old_versions`: count the newly claimed events written in a contract version older
+    than the current one, per partner (`contract_version_usage`, shown by `crm status`). The
+    gateway does; an import of history does not."""
+
+    def __init__(self, engine: AsyncEngine, *, count_old_versions: bool = True) -> None:
         self._engine = engine
+        self._count_below = SCHEMA_VERSION if count_old_versions else None
 
     async def claim(self, events: Sequence[DomainEvent]) -> None:
         """Claim the events' ids, or raise ConflictingEvents (nothing claimed), UnclaimableEvents
@@ -66,16 +72,18 @@ class PostgresEventClaims:
         inside = conflicts_within(events, hashes)
         if inside:
             raise ConflictingEvents(inside)
-        unique = {event_key(event): digest for event, digest in zip(events, hashes, strict=True)}
+        unique = {event_key(event): (digest, event.written_in) for event, digest in zip(events, hashes, strict=True)}
         try:
             async with self._engine.connect() as connection:
                 raw = await connection.get_raw_connection()
                 driver: Any = raw.driver_connection
                 await driver.execute(
-                    "SELECT claim_accepted_events($1::text[], $2::uuid[], $3::bytea[])",
+                    "SELECT claim_accepted_events($1::text[], $2::uuid[], $3::bytea[], $4::smallint[], $5::smallint)",
                     [key[0] for key in unique],
                     [key[1] for key in unique],
-                    list(unique.values()),
+                    [claim[0] for claim in unique.values()],
+                    [claim[1] for claim in unique.values()],
+                    self._count_below,
                 )
         except Exception as error:
             if getattr(error, "sqlstate", None) == CONFLICT_SQLSTATE:
