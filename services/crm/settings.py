@@ -1,12 +1,14 @@
 """The one settings object. Every knob is a `CRM_*` environment variable (see README)."""
 
+from datetime import date
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from crm.contract.fields import ProgrammeId
+from crm.contract.lifecycle import check_sunsets
 
 
 class Settings(BaseSettings):
@@ -32,6 +34,9 @@ class Settings(BaseSettings):
     # The programme of events that name none: version-1 events are upcast into it
     # (docs/contract.md "Versions"). A deployment that names no programme has this one.
     default_programme: ProgrammeId = "default"
+    # Per older contract version, the day the gateway starts refusing it (docs/contract.md
+    # "Versions"), JSON: {"1": "2027-06-30"}. Until then its 202s carry Deprecation and Sunset.
+    contract_sunsets: dict[int, date] = Field(default_factory=dict)
 
     # Topics (docs/contract.md "Kafka").
     events_topic: str = "crm.events"
@@ -101,6 +106,11 @@ class Settings(BaseSettings):
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
+
+    @field_validator("contract_sunsets")
+    @classmethod
+    def _older_versions_only(cls, sunsets: dict[int, date]) -> dict[int, date]:
+        return check_sunsets(sunsets)
 
     @property
     def kafka_dir(self) -> Path:

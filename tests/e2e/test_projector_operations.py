@@ -16,8 +16,9 @@ from sqlalchemy import text
 from crm.db.engine import create_engine
 from crm.infra.services import ServiceProcess, service_environment
 from crm.projector.rebuild import rebuild_projections
-from crm.projector.status import projector_status, prometheus_text
+from crm.projector.status import projector_status
 from crm.settings import Settings
+from crm.status_metrics import prometheus_text
 from tests.support.events import envelope
 from tests.support.histories import history
 from tests.support.pipeline import (

@@ -1,6 +1,7 @@
 """`crm import FILE --partner ID`: a partner's history, validated whole, then sent in batches."""
 
 import asyncio
+from dataclasses import replace
 from pathlib import Path
 
 import typer
@@ -30,6 +31,7 @@ def import_history(
     from rich.console import Console
     from rich.progress import Progress
 
+    from crm.contract.lifecycle import VersionPolicy
     from crm.db.engine import create_engine
     from crm.gateway.claims import ClaimsUnavailable, ConflictingEvents, PostgresEventClaims
     from crm.gateway.ingestion import KafkaUnavailable, Limits
@@ -39,7 +41,8 @@ def import_history(
     from crm.infra.errors import InfrastructureError
 
     settings = Settings()
-    limits = Limits.from_settings(settings)
+    # History is imported whatever its version: a sunset stops partners' systems, not the archive.
+    limits = replace(Limits.from_settings(settings), versions=VersionPolicy())
     err = Console(stderr=True)
     try:
         rows, problems = read_rows(file, partner)

@@ -117,15 +117,23 @@ def projections_rebuild(
 def status(
     output: str = typer.Option("table", "--format", help="table, json or prometheus."),
 ) -> None:
-    """Consumer lag of the projector per partition, and the newest event it applied."""
-    from crm.projector.status import projector_status, prometheus_text
+    """Consumer lag of the projector per partition, the newest event it applied, and the partners
+    still sending an older contract version."""
+    from crm.gateway.version_usage import VersionUsage, read_version_usage
+    from crm.projector.status import ProjectorStatus, projector_status
+    from crm.status_metrics import prometheus_text
 
-    current = asyncio.run(projector_status(Settings()))
+    settings = Settings()
+
+    async def snapshot() -> tuple[ProjectorStatus, list[VersionUsage]]:
+        return await projector_status(settings), await read_version_usage(settings)
+
+    current, versions = asyncio.run(snapshot())
     if output == "prometheus":
-        typer.echo(prometheus_text(current), nl=False)
+        typer.echo(prometheus_text(current, versions, settings.contract_sunsets), nl=False)
         return
     if output == "json":
-        body = asdict(current) | {"lag": current.lag}
+        body = asdict(current) | {"lag": current.lag, "old_contract_versions": [asdict(v) for v in versions]}
         typer.echo(json.dumps(body, default=str))
         return
     table = Table(title=f"projector group {current.group} on {current.topic}")
@@ -138,3 +146,20 @@ def status(
         f"lag {current.lag} events; {current.applied_events} applied; newest event {current.newest_occurred_at}; "
         f"last applied at {current.last_applied_at}"
     )
+    if not versions:
+        console.print("no partner has sent an older contract version")
+        return
+    usage = Table(title="partners still sending an older contract version")
+    for column in ("partner", "schema_version", "events", "first", "last", "sunset"):
+        usage.add_column(column, justify="right" if column == "events" else "left")
+    for v in versions:
+        sunset = v.sunset.isoformat() if v.sunset else "not set"
+        usage.add_row(
+            v.partner_id,
+            str(v.schema_version),
+            f"{v.events:,}",
+            f"{v.first_at:%Y-%m-%d %H:%M}",
+            f"{v.last_at:%Y-%m-%d %H:%M}",
+            sunset,
+        )
+    console.print(usage)

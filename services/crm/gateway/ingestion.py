@@ -5,12 +5,14 @@ A request is all or nothing: any problem and nothing is published.
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Protocol
 
 from crm.auth.principals import Principal, can_write
 from crm.contract.decoding import DEFAULT_CONTEXT, InvalidEvents, Problem, decode_events
 from crm.contract.events import DomainEvent
+from crm.contract.lifecycle import VersionPolicy
 from crm.contract.upcasting import UpcastContext
 from crm.settings import Settings
 
@@ -48,6 +50,8 @@ class Limits:
     body_timeout: float = 30.0
     # How events of older contract versions are upcast (the deployment's default programme).
     upcasting: UpcastContext = DEFAULT_CONTEXT
+    # Older contract versions past their sunset are refused (an import of history passes none).
+    versions: VersionPolicy = field(default_factory=VersionPolicy)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Limits":
@@ -57,6 +61,7 @@ class Limits:
             settings.gateway_max_text_length,
             settings.http_body_timeout,
             UpcastContext(settings.default_programme),
+            VersionPolicy(settings.contract_sunsets),
         )
 
 
@@ -64,6 +69,11 @@ def validate_request(body: bytes, limits: Limits) -> list[DomainEvent]:
     """Every event of the body, or InvalidEvents (TooManyEvents) naming every problem."""
     events = decode_events(body, max_events=limits.max_events, context=limits.upcasting)
     problems = list(oversized_texts(events, limits.max_text_length))
+    if limits.versions.sunsets:
+        today = datetime.now(UTC).date()
+        refused = limits.versions.refusals((event.written_in for event in events), today)
+        problems += [Problem(refusal.index, "schema_version", refusal.message) for refusal in refused]
+        problems.sort(key=lambda problem: problem.index)
     if problems:
         raise InvalidEvents(problems)
     return events

@@ -1,5 +1,6 @@
 """Run the project's own services (projector, gateway, ...) as separate child processes."""
 
+import json
 import os
 import signal
 import subprocess
@@ -20,9 +21,10 @@ def service_environment(settings: Settings, **overrides: str) -> dict[str, str]:
     administrator's URL: no service needs more than its own role."""
     env = dict(os.environ)
     env.pop("CRM_DATABASE_ADMIN_URL", None)
-    for name, value in settings.model_dump(exclude={"database_admin_url"}).items():
+    for name, value in settings.model_dump(mode="json", exclude={"database_admin_url"}).items():
         if value is not None:
-            env[f"CRM_{name.upper()}"] = str(value)
+            # A mapping (CRM_ALERTS_THRESHOLDS, CRM_CONTRACT_SUNSETS) is read back as JSON.
+            env[f"CRM_{name.upper()}"] = json.dumps(value) if isinstance(value, dict | list) else str(value)
     env.setdefault("CRM_LOG_FORMAT", "json")
     env.update(overrides)
     return env

@@ -1,10 +1,16 @@
-"""How far behind the projector is: consumer-group lag per partition and the newest applied event."""
+"""How far behind the projector is: consumer-group lag per partition and the newest applied event.
 
+`crm status` shows it (`crm.status_metrics` in the Prometheus format)."""
+
+import asyncio
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import GroupCoordinatorNotAvailableError
+from aiokafka.structs import OffsetAndMetadata
 from sqlalchemy import text
 
 from crm.db.engine import create_engine
@@ -48,7 +54,7 @@ async def projector_status(settings: Settings) -> ProjectorStatus:
     try:
         partitions = await topic_partitions(consumer, settings.events_topic)
         ends = await consumer.end_offsets(partitions)
-        committed = await admin.list_consumer_group_offsets(settings.projector_group, partitions=partitions)
+        committed = await _committed_offsets(admin, settings.projector_group, partitions)
     finally:
         await consumer.stop()
         await admin.close()
@@ -69,25 +75,22 @@ async def projector_status(settings: Settings) -> ProjectorStatus:
     return ProjectorStatus(settings.projector_group, settings.events_topic, lags, row[0], row[1], row[2])
 
 
-def prometheus_text(status: ProjectorStatus) -> str:
-    """The status in the Prometheus text exposition format (for a node-exporter textfile or a scrape)."""
-    group = f'group="{status.group}",topic="{status.topic}"'
-    lines = [
-        "# HELP crm_projector_consumer_lag Events in crm.events not yet committed by the projector group.",
-        "# TYPE crm_projector_consumer_lag gauge",
-        *(f'crm_projector_consumer_lag{{{group},partition="{p.partition}"}} {p.lag}' for p in status.partitions),
-        "# HELP crm_projector_applied_events_total Events recorded as applied in the read models.",
-        "# TYPE crm_projector_applied_events_total counter",
-        f"crm_projector_applied_events_total {status.applied_events}",
-        "# HELP crm_projector_newest_event_timestamp_seconds occurred_at of the newest applied event.",
-        "# TYPE crm_projector_newest_event_timestamp_seconds gauge",
-        f"crm_projector_newest_event_timestamp_seconds {_seconds(status.newest_occurred_at)}",
-        "# HELP crm_projector_last_applied_timestamp_seconds When the projector last applied an event.",
-        "# TYPE crm_projector_last_applied_timestamp_seconds gauge",
-        f"crm_projector_last_applied_timestamp_seconds {_seconds(status.last_applied_at)}",
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def _seconds(at: datetime | None) -> str:
-    return "NaN" if at is None else f"{at.timestamp():.3f}"
+async def _committed_offsets(
+    admin: AIOKafkaAdminClient, group: str, partitions: list[TopicPartition], *, wait: float = 15.0
+) -> dict[TopicPartition, OffsetAndMetadata]:
+    """The group's committed offsets. On a cluster where no group has committed yet, Kafka creates
+    its offsets topic on the first request and answers "coordinator not available" meanwhile: ask
+    again for up to `wait` seconds."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            offsets: dict[TopicPartition, OffsetAndMetadata] = await admin.list_consumer_group_offsets(
+                group, partitions=partitions
+            )
+            return offsets
+        except GroupCoordinatorNotAvailableError as error:
+            if time.monotonic() > deadline:
+                raise InfrastructureError(
+                    f"Kafka has no coordinator for consumer group {group} after {wait:.0f}s; is the cluster healthy?"
+                ) from error
+            await asyncio.sleep(0.5)

@@ -42,6 +42,21 @@ REQUEST_BODY: dict[str, Any] = {
     response_model=Accepted,
     summary="Send one event or an array of events",
     responses={
+        202: {
+            "description": "Every event is stored in Kafka. An event of an older contract version adds Deprecation "
+            "and, when its sunset is set, Sunset headers (docs/contract.md, Versions)",
+            "headers": {
+                "Deprecation": {
+                    "description": "RFC 9745: the request held events of a deprecated version, deprecated since "
+                    "this instant (`@` Unix seconds)",
+                    "schema": {"type": "string", "example": "@1764720000"},
+                },
+                "Sunset": {
+                    "description": "RFC 8594: from this instant that version is refused with a 422",
+                    "schema": {"type": "string", "example": "Wed, 30 Jun 2027 00:00:00 GMT"},
+                },
+            },
+        },
         400: {"model": Refusal, "description": "The database refused the event ids as data; re-sending fails alike"},
         401: {"model": Refusal, "description": "No token, or an unknown or revoked one"},
         403: {"model": Refusal, "description": "An analyst token, or an event of another partner"},
@@ -49,7 +64,10 @@ REQUEST_BODY: dict[str, Any] = {
         413: {"model": Refusal, "description": "Body too large, or too many events in one request"},
         415: {"model": Refusal, "description": "Not application/json"},
         409: {"model": Refusal, "description": "An event_id already accepted with other content"},
-        422: {"model": EventProblems, "description": "Invalid events, every problem located"},
+        422: {
+            "model": EventProblems,
+            "description": "Invalid events, every problem located (also an older version past its sunset)",
+        },
         503: {"model": Refusal, "description": "Kafka or PostgreSQL unavailable; retry the same events"},
     },
     openapi_extra=REQUEST_BODY,
@@ -65,4 +83,10 @@ async def post_events(request: Request) -> Response:
     events = await ingest(body, principal, gateway.limits, gateway.claims, gateway.sink)
     if _stdlib_log.isEnabledFor(logging.DEBUG):  # structlog would build the entry before the level check
         log.debug("events.accepted", partner_id=principal.partner_id, event_ids=[str(e.event_id) for e in events])
-    return Response(orjson.dumps({"accepted": len(events)}), status.HTTP_202_ACCEPTED, media_type="application/json")
+    headers = gateway.limits.versions.headers({event.written_in for event in events})
+    return Response(
+        orjson.dumps({"accepted": len(events)}),
+        status.HTTP_202_ACCEPTED,
+        headers=headers or None,
+        media_type="application/json",
+    )
