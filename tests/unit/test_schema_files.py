@@ -98,8 +98,32 @@ def test_asyncapi_document_describes_the_three_topics() -> None:
     assert document["asyncapi"] == "3.0.0"
     addresses = {channel["address"] for channel in document["channels"].values()}
     assert addresses == {"crm.events", "crm.alerts", "crm.events.dlq"}
-    assert set(document["channels"]["events"]["messages"]) == set(EXAMPLES)
+    every_version = {f"{event_type}.v{version}" for event_type in EXAMPLES for version in CONTRACT_VERSIONS}
+    assert set(document["channels"]["events"]["messages"]) == every_version
     assert set(document["channels"]["alerts"]["messages"]) == {"PilotStalled", "PilotStallResolved"}
+
+
+ASYNCAPI_SCHEMA = Path(__file__).resolve().parents[1] / "fixtures" / "asyncapi" / "asyncapi-3.0.0.schema.json"
+
+
+def test_the_asyncapi_document_is_valid_against_the_official_asyncapi_3_schema() -> None:
+    schema = json.loads(ASYNCAPI_SCHEMA.read_text())
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    document = yaml.safe_load((SCHEMAS / "asyncapi.yaml").read_text())
+    assert [error.message for error in validator.iter_errors(document)] == []
+    broken = json.loads(json.dumps(document))
+    broken["components"]["messages"]["PilotOpened.v1"]["payload"] = 5
+    assert list(validator.iter_errors(broken))  # the check can fail
+
+
+@pytest.mark.parametrize("version", sorted(CONTRACT_VERSIONS))
+@pytest.mark.parametrize("event_type", sorted(EXAMPLES))
+def test_each_versions_message_in_the_asyncapi_document_takes_that_version_only(event_type: str, version: int) -> None:
+    document = asyncapi_document()
+    payload = document["components"]["messages"][f"{event_type}.v{version}"]["payload"]
+    validator = jsonschema.Draft202012Validator({**payload, "components": document["components"]})
+    assert list(validator.iter_errors(_in_version(envelope(event_type), version))) == []
+    assert list(validator.iter_errors(_in_version(envelope(event_type), 3 - version)))  # the other version's
 
 
 def test_every_reference_in_the_asyncapi_document_resolves() -> None:

@@ -2,7 +2,7 @@
 
 Layout::
 
-    schemas/asyncapi.yaml             the topics and the messages of the current models
+    schemas/asyncapi.yaml             the topics and the messages of every version
     schemas/v1/<EventType>.json       one self-contained JSON Schema (2020-12) per event type
     schemas/v2/<EventType>.json       ... one directory per registered `schema_version`
 
@@ -49,7 +49,8 @@ from pydantic.json_schema import models_json_schema
 from crm import __version__
 from crm.contract import v1
 from crm.contract.compatibility import compare_versions
-from crm.contract.events import ALERT_EVENT_TYPES, DOMAIN_EVENT_TYPES, SCHEMA_VERSION, EnvelopeBase
+from crm.contract.events import ALERT_EVENT_TYPES, ALERT_SCHEMA_VERSION, DOMAIN_EVENT_TYPES, SCHEMA_VERSION
+from crm.contract.lifecycle import SUPERSEDED_ON
 from crm.contract.topics import DLQ_HEADERS, TOPIC_DEFAULTS
 
 ASYNCAPI_FILE = "asyncapi.yaml"
@@ -135,32 +136,73 @@ def incompatibilities(files_by_version: Mapping[int, Mapping[str, dict[str, Any]
     return problems
 
 
-def asyncapi_document() -> dict[str, Any]:
-    """The AsyncAPI 3.0 description of the three topics and their messages."""
-    models: list[type[EnvelopeBase]] = [*DOMAIN_EVENT_TYPES, *ALERT_EVENT_TYPES]
+def message_id(model: type[BaseModel], version: int) -> str:
+    """The AsyncAPI message id of a domain event type in one contract version (`PilotOpened.v1`)."""
+    return f"{event_type_of(model)}.{version_directory(version)}"
+
+
+def _namespaced_schemas(models: list[type[BaseModel]], namespace: str) -> dict[str, Any]:
+    """The models' JSON Schemas (and their `$defs`) as AsyncAPI components named `<namespace>.<Model>`:
+    version 1 and version 2 of `PilotOpened` share a class name, so each version has its own names."""
     _, definitions = models_json_schema(
         [(model, "validation") for model in models],
-        ref_template="#/components/schemas/{model}",
+        ref_template=f"#/components/schemas/{namespace}.{{model}}",
     )
-    component_schemas = dict(sorted(definitions.get("$defs", {}).items()))
+    return {f"{namespace}.{name}": schema for name, schema in sorted(definitions.get("$defs", {}).items())}
+
+
+def asyncapi_document() -> dict[str, Any]:
+    """The AsyncAPI 3.0 description of the three topics and the messages of every contract version."""
+    domain_by_version = {
+        version: [model for model in entry.models if model not in ALERT_EVENT_TYPES]
+        for version, entry in CONTRACT_VERSIONS.items()
+    }
+    component_schemas: dict[str, Any] = {}
+    for version, models in domain_by_version.items():
+        component_schemas |= _namespaced_schemas(models, version_directory(version))
+    component_schemas |= _namespaced_schemas(list(ALERT_EVENT_TYPES), "alerts")
     component_schemas["DeadLetterValue"] = {
         "description": "The original message value, byte for byte, whatever it was.",
         "type": "string",
         "format": "binary",
     }
 
-    def message(model: type[EnvelopeBase], key: str) -> dict[str, Any]:
+    def message(model: type[BaseModel], key: str, namespace: str, title: str, note: str = "") -> dict[str, Any]:
+        summary = (model.__doc__ or "").strip().splitlines()[0] if model.__doc__ else model.__name__
         return {
-            "name": model.__name__,
-            "title": model.__name__,
-            "summary": (model.__doc__ or "").strip().splitlines()[0] if model.__doc__ else model.__name__,
+            "name": event_type_of(model),
+            "title": title,
+            "summary": summary,
+            **({"description": note} if note else {}),
             "contentType": "application/json",
-            "payload": {"$ref": f"#/components/schemas/{model.__name__}"},
+            "payload": {"$ref": f"#/components/schemas/{namespace}.{model.__name__}"},
             "bindings": {"kafka": {"key": {"type": "string", "description": key}}},
         }
 
-    messages = {m.__name__: message(m, "partner_id/sme_id") for m in DOMAIN_EVENT_TYPES}
-    messages |= {m.__name__: message(m, "partner_id/pilot_id") for m in ALERT_EVENT_TYPES}
+    def status(version: int) -> str:
+        if version == SCHEMA_VERSION:
+            return "The current version."
+        superseded = SUPERSEDED_ON[version].isoformat()
+        return (
+            f"schema_version {version}: deprecated since {superseded}, still accepted until its sunset "
+            f"(CRM_CONTRACT_SUNSETS) and read as version {SCHEMA_VERSION} by upcasting; never rewritten on the log."
+        )
+
+    domain_ids = [message_id(m, v) for v, models in domain_by_version.items() for m in models]
+    messages = {
+        message_id(m, v): message(
+            m, "partner_id/sme_id", version_directory(v), f"{event_type_of(m)}, schema_version {v}", status(v)
+        )
+        for v, models in domain_by_version.items()
+        for m in models
+    }
+    alert_ids = [m.__name__ for m in ALERT_EVENT_TYPES]
+    messages |= {
+        m.__name__: message(
+            m, "partner_id/pilot_id", "alerts", f"{m.__name__}, alert schema_version {ALERT_SCHEMA_VERSION}"
+        )
+        for m in ALERT_EVENT_TYPES
+    }
     messages["DeadLetter"] = {
         "name": "DeadLetter",
         "title": "DeadLetter",
@@ -184,8 +226,9 @@ def asyncapi_document() -> dict[str, Any]:
             "title": "SmartGrowth CRM events",
             "version": __version__,
             "description": (
-                "Topics of the SmartGrowth CRM pipeline. Generated from crm.contract.events by "
-                "`crm schemas generate`; do not edit by hand."
+                "Topics of the SmartGrowth CRM pipeline and the messages of every contract version "
+                "(`PilotOpened.v1`, `PilotOpened.v2`, ...; docs/contract.md, Versions). Generated from "
+                "crm.contract by `crm schemas generate`; do not edit by hand."
             ),
         },
         "defaultContentType": "application/json",
@@ -195,13 +238,14 @@ def asyncapi_document() -> dict[str, Any]:
         "channels": {
             "events": {
                 "address": TOPIC_DEFAULTS["events"],
-                "description": "Every accepted domain event; the log of record (no deletion by retention).",
-                "messages": refs([m.__name__ for m in DOMAIN_EVENT_TYPES]),
+                "description": "Every accepted domain event, in the version it was written in; the log of record "
+                "(no deletion by retention).",
+                "messages": refs(domain_ids),
             },
             "alerts": {
                 "address": TOPIC_DEFAULTS["alerts"],
                 "description": "Stalled-pilot alerts and their resolutions.",
-                "messages": refs([m.__name__ for m in ALERT_EVENT_TYPES]),
+                "messages": refs(alert_ids),
             },
             "deadLetters": {
                 "address": TOPIC_DEFAULTS["dlq"],
@@ -214,19 +258,19 @@ def asyncapi_document() -> dict[str, Any]:
                 "action": "send",
                 "summary": "The ingestion gateway publishes accepted events.",
                 "channel": {"$ref": "#/channels/events"},
-                "messages": [{"$ref": f"#/channels/events/messages/{m.__name__}"} for m in DOMAIN_EVENT_TYPES],
+                "messages": [{"$ref": f"#/channels/events/messages/{name}"} for name in domain_ids],
             },
             "projectEvents": {
                 "action": "receive",
                 "summary": "The projector applies events to the read models.",
                 "channel": {"$ref": "#/channels/events"},
-                "messages": [{"$ref": f"#/channels/events/messages/{m.__name__}"} for m in DOMAIN_EVENT_TYPES],
+                "messages": [{"$ref": f"#/channels/events/messages/{name}"} for name in domain_ids],
             },
             "publishAlerts": {
                 "action": "send",
                 "summary": "The alerts service announces stalled pilots and their resolution.",
                 "channel": {"$ref": "#/channels/alerts"},
-                "messages": [{"$ref": f"#/channels/alerts/messages/{m.__name__}"} for m in ALERT_EVENT_TYPES],
+                "messages": [{"$ref": f"#/channels/alerts/messages/{name}"} for name in alert_ids],
             },
             "parkDeadLetters": {
                 "action": "send",
