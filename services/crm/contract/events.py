@@ -12,10 +12,12 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal, Union
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_serializer
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_serializer, field_validator
 
+from crm.contract.business_ids import REGISTRIES, normalised_business_id
 from crm.contract.fields import (
     AmountEur,
+    BusinessId,
     CountryCode,
     EntityId,
     EventTime,
@@ -41,6 +43,23 @@ class SMESelectedPayload(Payload):
     country: CountryCode
     sector: ShortText
     target_markets: Annotated[list[CountryCode], Field(max_length=50)]
+    # Version 2: the company's national registry code, checked for `country` and kept compact.
+    business_id: Annotated[
+        BusinessId | None,
+        Field(
+            description="The company's national business registry code (version 2), checked for `country` where "
+            f"a check is known ({', '.join(sorted(REGISTRIES))}) and kept in its compact form; one company selected "
+            "by two partners counts once among the distinct enterprises supported"
+        ),
+    ] = None
+
+    @field_validator("business_id")
+    @classmethod
+    def _registry_code_of_its_country(cls, value: str | None, info: ValidationInfo) -> str | None:
+        country = info.data.get("country")
+        if value is None or country is None:  # a bad country is reported on its own
+            return value
+        return normalised_business_id(country, value)
 
 
 class TrainingCompletedPayload(Payload):

@@ -36,6 +36,10 @@ PartnerId = Annotated[str, StringConstraints(pattern=SLUG_PATTERN, min_length=2,
 ProgrammeId = Annotated[str, StringConstraints(pattern=SLUG_PATTERN, min_length=2, max_length=64)]
 """A programme's lowercase slug, e.g. `4smartgrowth`; `default` when a deployment names none."""
 
+BusinessId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9 ./-]*$", min_length=1, max_length=64)]
+"""A national business registry code, e.g. a Y-tunnus `1572860-0` (checked for its country by
+`crm.contract.business_ids`)."""
+
 EntityId = Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN, min_length=1, max_length=128)]
 """An identifier chosen by the partner (SME, pilot, agreement)."""
 

@@ -36,13 +36,25 @@ Step = Callable[[Fields, UpcastContext], Fields]
 
 
 def _v1_to_v2(fields: Fields, context: UpcastContext) -> Fields:
-    """Version 2 adds the programme: a version-1 event belongs to the deployment's default."""
-    return {**fields, "schema_version": 2, "programme_id": context.default_programme}
+    """Version 2 adds the programme: a version-1 event belongs to the deployment's default. An
+    `SMESelected` payload gains `business_id`, unknown (None) for a version-1 event."""
+    upcast = {**fields, "schema_version": 2, "programme_id": context.default_programme}
+    if fields["event_type"] in v1.OWN_PAYLOADS:
+        payload = _CURRENT[fields["event_type"]].model_fields["payload"].annotation
+        upcast["payload"] = payload.model_construct(**dict(fields["payload"]))  # type: ignore[union-attr]
+    return upcast
 
 
 def _v2_to_v1(fields: Fields) -> Fields:
-    """Back to how a version-1 sender wrote it (an event upcast from version 1 only)."""
-    return {name: value for name, value in fields.items() if name != "programme_id"} | {"schema_version": 1}
+    """Back to how a version-1 sender wrote it (an event upcast from version 1 only, so its
+    version-2 fields are the ones `_v1_to_v2` gave it)."""
+    downcast = {name: value for name, value in fields.items() if name != "programme_id"} | {"schema_version": 1}
+    own = v1.OWN_PAYLOADS.get(fields["event_type"])
+    if own is not None:
+        downcast["payload"] = own.model_construct(
+            **{name: getattr(fields["payload"], name) for name in own.model_fields}
+        )
+    return downcast
 
 
 STEPS: dict[int, Step] = {1: _v1_to_v2}

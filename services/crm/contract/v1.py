@@ -1,22 +1,35 @@
 """Version 1 of the domain events, frozen: the contract partners were first given.
 
 Released and on the log of record, so it never changes (the schemas in `schemas/v1/` are
-committed and a test compares them). Its payloads are today's payload models: when a later
-version changes a payload, this module gets its own copy of the old one. Nothing but decoding
+committed and a test compares them). Its payloads are today's payload models but those a later
+version changed, of which this module keeps its own copy (`OWN_PAYLOADS`, same class names: they
+are the schemas' `$defs` keys). Nothing but decoding
 (`crm.contract.decoding`) and the identity of version-1 events (`crm.contract.identity`) uses
 these models; everything else sees events upcast to the current version.
 """
 
-from typing import Literal, Union
+from typing import Annotated, Literal, Union
 from uuid import UUID
 
-from pydantic import create_model
+from pydantic import BaseModel, Field, create_model
 
 from crm.contract import events as current
-from crm.contract.events import EnvelopeBase
-from crm.contract.fields import EntityId, EventTime, PartnerId
+from crm.contract.events import EnvelopeBase, Payload
+from crm.contract.fields import CountryCode, EntityId, EventTime, PartnerId, ShortText
 
 VERSION = 1
+
+
+class SMESelectedPayload(Payload):
+    # Version 1's: no `business_id`. No docstring: it would become the schema's description.
+    name: ShortText
+    country: CountryCode
+    sector: ShortText
+    target_markets: Annotated[list[CountryCode], Field(max_length=50)]
+
+
+OWN_PAYLOADS: dict[str, type[BaseModel]] = {"SMESelected": SMESelectedPayload}
+"""Per event type, the version-1 payload where the current version changed it."""
 
 
 class EnvelopeV1(EnvelopeBase):
@@ -32,7 +45,7 @@ class EnvelopeV1(EnvelopeBase):
 
 def _event_model(model: type[current.Envelope]) -> type[EnvelopeV1]:
     name = model.__name__
-    payload = model.model_fields["payload"].annotation
+    payload = OWN_PAYLOADS.get(name, model.model_fields["payload"].annotation)
     return create_model(  # type: ignore[call-overload, no-any-return, arg-type]
         name,
         __base__=EnvelopeV1,
