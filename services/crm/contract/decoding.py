@@ -196,8 +196,13 @@ def _message(error: Any) -> str:
 
 def encode_event(event: DomainEvent | AlertEvent) -> bytes:
     """The canonical wire form, in the version the event was written in: compact JSON, UTC
-    timestamps, absent optionals left out."""
-    written: BaseModel = event
-    if isinstance(event, Envelope) and event.written_in != SCHEMA_VERSION:
-        written = downcast(event)
-    return written.model_dump_json(exclude_none=True).encode()
+    timestamps, absent optionals left out. A domain event is encoded once and keeps its bytes
+    (the gateway hashes and publishes it; the model is frozen)."""
+    if not isinstance(event, Envelope):
+        return event.model_dump_json(exclude_none=True).encode()
+    private: dict[str, Any] = event.__pydantic_private__  # type: ignore[assignment]
+    encoded: bytes | None = private["_encoded"]
+    if encoded is None:
+        written: BaseModel = event if private["_written_in"] == SCHEMA_VERSION else downcast(event)
+        encoded = private["_encoded"] = written.model_dump_json(exclude_none=True).encode()
+    return encoded

@@ -8,8 +8,9 @@ Older versions of the domain events are frozen in `crm.contract.v1` (and so on) 
 code only upcast to this one (`crm.contract.upcasting`).
 """
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal, Self, Union
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_serializer, field_validator
@@ -152,10 +153,28 @@ class Envelope(EnvelopeBase):
     # The version the sender wrote it in (`crm.contract.upcasting` sets it): its identity is its
     # content as written (`crm.contract.identity`), so upcasting never changes who is who.
     _written_in: int = PrivateAttr(default=SCHEMA_VERSION)
+    # Its canonical encoding once `crm.contract.decoding.encode_event` made it: the gateway hashes
+    # and publishes each event, and the model is frozen, so it is encoded once.
+    _encoded: bytes | None = PrivateAttr(default=None)
 
     @property
     def written_in(self) -> int:
-        return self._written_in
+        return self.__pydantic_private__["_written_in"]  # type: ignore[index, no-any-return]
+
+    def __eq__(self, other: object) -> bool:
+        # Pydantic compares private attributes too: the cached encoding is not part of the event.
+        if not isinstance(other, Envelope):
+            return NotImplemented
+        return type(self) is type(other) and self.__dict__ == other.__dict__ and self.written_in == other.written_in
+
+    def __hash__(self) -> int:
+        return hash((type(self), self.partner_id, self.event_id))
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        copy = super().model_copy(update=update, deep=deep)
+        if update:
+            copy.__pydantic_private__["_encoded"] = None  # type: ignore[index]
+        return copy
 
 
 class AlertEnvelope(EnvelopeBase):
