@@ -1,0 +1,1 @@
+"""Programmes as data: definition files, the measure catalogue, indicators and funder reports."""
