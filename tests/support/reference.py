@@ -58,6 +58,7 @@ def reference_models(events: list[DomainEvent]) -> dict[str, dict[tuple[str, ...
             return markets.setdefault((*who, code), {"reached": set(), "digital": False})
 
         if e.event_type == "SMESelected":
+            sme["programme_id"] = e.programme_id  # the latest selection's, walking in key order
             sme.update(name=p["name"], country=p["country"], sector=p["sector"], target_markets=p["target_markets"])
             sme["reached"].add("selected")
         elif e.event_type == "TrainingCompleted":
@@ -100,7 +101,13 @@ def reference_models(events: list[DomainEvent]) -> dict[str, dict[tuple[str, ...
                 pilot(p["pilot_id"])["last_activity_at"] = at
         elif e.event_type == "SMEWithdrawn":
             sme["withdrawn"] = True
-    for row in smes.values():
+    for who, row in smes.items():
+        if "programme_id" not in row:  # never selected: its earliest events' (the smallest id of them)
+            row["programme_id"] = min(
+                e.programme_id
+                for e in distinct.values()
+                if (e.partner_id, e.sme_id) == who and e.occurred_at == row["first_activity_at"]
+            )
         reached = row.pop("reached")
         row["stage"] = max(reached, key=STAGES.index) if reached else None
         row["in_matchmaking"] = row.pop("digital", False)
