@@ -119,11 +119,19 @@ def reference_models(events: list[DomainEvent]) -> dict[str, dict[tuple[str, ...
     return {"smes": smes, "sme_markets": markets, "pilots": pilots, "agreements": agreements}
 
 
-def reference_kpis(events: list[DomainEvent], as_of: datetime | None = None) -> dict[str, Any]:
-    """The programme KPIs (without `as_of` and `progress`), from the events that happened by `as_of`."""
+def reference_kpis(
+    events: list[DomainEvent], as_of: datetime | None = None, programme_id: str | None = None
+) -> dict[str, Any]:
+    """The programme KPIs (without `as_of` and `progress`), from the events that happened by `as_of`;
+    of the SMEs whose programme (of all events, not only those by `as_of`) is `programme_id`."""
     happened = [e for e in events if as_of is None or e.occurred_at <= as_of]
     models = reference_models(happened)
-    selected = {key for key, row in models["smes"].items() if "selected" in _reached(happened, key)}
+    programmes = {key: row["programme_id"] for key, row in reference_models(events)["smes"].items()}
+    selected = {
+        key
+        for key in models["smes"]
+        if "selected" in _reached(happened, key) and programme_id in (None, programmes[key])
+    }
     per_partner: dict[str, dict[str, Any]] = {}
     for partner_id in sorted({key[0] for key in selected}):
         mine = {key for key in selected if key[0] == partner_id}
