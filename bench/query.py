@@ -31,10 +31,10 @@ from crm.settings import Settings
 PARTNERS = ("business-tampere", "sisp", "tehnopol", "turku-science-park", "vasteras-science-park")
 
 _SEED = """
-INSERT INTO smes (partner_id, sme_id, name, country, sector, target_markets, stage, selected_at, trained_at,
-                  met_at, piloting_at, agreement_at, matchmaking_at, withdrawn, withdrawn_at,
+INSERT INTO smes (partner_id, sme_id, programme_id, name, country, sector, target_markets, stage, selected_at,
+                  trained_at, met_at, piloting_at, agreement_at, matchmaking_at, withdrawn, withdrawn_at,
                   first_activity_at, last_activity_at)
-SELECT (ARRAY{partners})[1 + i % 5], 'sme-' || i, 'SME ' || i, 'EE', 'sector ' || (i % 13),
+SELECT (ARRAY{partners})[1 + i % 5], 'sme-' || i, 'default', 'SME ' || i, 'EE', 'sector ' || (i % 13),
        ARRAY['CN', 'VN'], (ARRAY['selected','trained','met','piloting','agreement'])[1 + i % 5],
        t, t + interval '30 days', CASE WHEN i % 5 >= 2 THEN t + interval '60 days' END,
        CASE WHEN i % 5 >= 3 THEN t + interval '90 days' END, CASE WHEN i % 5 = 4 THEN t + interval '200 days' END,

@@ -6,6 +6,7 @@ is never opened), and events of one SME share timestamps now and then (tie-break
 
 import random
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,9 +18,15 @@ MARKETS = ["CN", "VN", "CL", "IN", "BR"]
 START = datetime(2020, 1, 1, tzinfo=UTC)
 
 
-def history(seed: int, smes: int = 6, *, partners: list[str] = PARTNERS) -> list[DomainEvent]:
+def history(
+    seed: int, smes: int = 6, *, partners: list[str] = PARTNERS, programmes: Sequence[str] = ()
+) -> list[DomainEvent]:
+    """Version-1 events (the default programme); with `programmes`, version-2 events naming them:
+    an SME's events name its programme mostly, another one now and then (a partner's mistake)."""
     rng = random.Random(seed)
+    naming = random.Random(f"programmes-{seed}")  # its own, so the history is the same either way
     events: list[DomainEvent] = []
+    programme = ""
 
     def emit(partner: str, sme: str, kind: str, day: int, payload: dict[str, Any]) -> None:
         body = {
@@ -31,11 +38,15 @@ def history(seed: int, smes: int = 6, *, partners: list[str] = PARTNERS) -> list
             "sme_id": sme,
             "payload": payload,
         }
+        if programmes:
+            named = programme if naming.random() < 0.8 else naming.choice(programmes)
+            body |= {"schema_version": 2, "programme_id": named}
         events.append(decode_event(_json(body)))
 
     for n in range(smes):
         partner = partners[n % len(partners)]
         sme = f"sme-{n % 4}" if rng.random() < 0.5 else f"sme-{n}"  # same sme_id under two partners
+        programme = naming.choice(programmes) if programmes else ""
         day = rng.randrange(0, 60)
         if rng.random() < 0.9:  # some SMEs are never selected (their selection is "still on its way")
             targets = sorted(rng.sample(MARKETS, 2))

@@ -21,6 +21,7 @@ def normalised(
     return {
         "smes": {
             (r["partner_id"], r["sme_id"]): {
+                "programme_id": r["programme_id"],
                 "name": r["name"],
                 "country": r["country"],
                 "sector": r["sector"],

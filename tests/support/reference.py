@@ -58,6 +58,7 @@ def reference_models(events: list[DomainEvent]) -> dict[str, dict[tuple[str, ...
             return markets.setdefault((*who, code), {"reached": set(), "digital": False})
 
         if e.event_type == "SMESelected":
+            sme["programme_id"] = e.programme_id  # the latest selection's, walking in key order
             sme.update(name=p["name"], country=p["country"], sector=p["sector"], target_markets=p["target_markets"])
             sme["reached"].add("selected")
         elif e.event_type == "TrainingCompleted":
@@ -100,7 +101,13 @@ def reference_models(events: list[DomainEvent]) -> dict[str, dict[tuple[str, ...
                 pilot(p["pilot_id"])["last_activity_at"] = at
         elif e.event_type == "SMEWithdrawn":
             sme["withdrawn"] = True
-    for row in smes.values():
+    for who, row in smes.items():
+        if "programme_id" not in row:  # never selected: its earliest events' (the smallest id of them)
+            row["programme_id"] = min(
+                e.programme_id
+                for e in distinct.values()
+                if (e.partner_id, e.sme_id) == who and e.occurred_at == row["first_activity_at"]
+            )
         reached = row.pop("reached")
         row["stage"] = max(reached, key=STAGES.index) if reached else None
         row["in_matchmaking"] = row.pop("digital", False)
@@ -112,11 +119,19 @@ def reference_models(events: list[DomainEvent]) -> dict[str, dict[tuple[str, ...
     return {"smes": smes, "sme_markets": markets, "pilots": pilots, "agreements": agreements}
 
 
-def reference_kpis(events: list[DomainEvent], as_of: datetime | None = None) -> dict[str, Any]:
-    """The programme KPIs (without `as_of` and `progress`), from the events that happened by `as_of`."""
+def reference_kpis(
+    events: list[DomainEvent], as_of: datetime | None = None, programme_id: str | None = None
+) -> dict[str, Any]:
+    """The programme KPIs (without `as_of` and `progress`), from the events that happened by `as_of`;
+    of the SMEs whose programme (of all events, not only those by `as_of`) is `programme_id`."""
     happened = [e for e in events if as_of is None or e.occurred_at <= as_of]
     models = reference_models(happened)
-    selected = {key for key, row in models["smes"].items() if "selected" in _reached(happened, key)}
+    programmes = {key: row["programme_id"] for key, row in reference_models(events)["smes"].items()}
+    selected = {
+        key
+        for key in models["smes"]
+        if "selected" in _reached(happened, key) and programme_id in (None, programmes[key])
+    }
     per_partner: dict[str, dict[str, Any]] = {}
     for partner_id in sorted({key[0] for key in selected}):
         mine = {key for key in selected if key[0] == partner_id}

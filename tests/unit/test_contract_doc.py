@@ -83,3 +83,14 @@ def test_the_topics_and_dead_letter_headers_are_the_codes() -> None:
 def test_the_readme_links_the_contract_in_the_repository() -> None:
     assert "](docs/contract.md)" in README
     assert "../shared/CONTRACT.md" not in README
+
+
+def test_the_programmes_section_and_the_programme_of_smes_in_responses_are_documented() -> None:
+    from crm.query.api.models import Sme
+
+    assert "An SME's programme is the one of its selection" in _section("Programmes")
+    http = _section("HTTP")
+    assert "programme_id" in Sme.model_fields and "`programme_id` (of its" in http
+    for endpoint in ("/v1/programme/kpis", "/funnel"):
+        line = next(line for line in http.splitlines() if endpoint in line and line.startswith("- `GET"))
+        assert "`programme`" in line + http[http.index(line) + len(line) :].split("\n- ")[0], endpoint

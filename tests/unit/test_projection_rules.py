@@ -14,6 +14,8 @@ from tests.support.histories import history
 from tests.support.read_models import models_of_states
 from tests.support.reference import reference_models
 
+PROGRAMMES = ("prog-a", "prog-b", "default")
+
 
 def event(kind: str, payload: dict[str, object] | None = None, **overrides: object) -> DomainEvent:
     return decode_event(json.dumps(envelope(kind, payload, **overrides)))
@@ -95,10 +97,37 @@ def test_withdrawal_is_a_flag_not_a_stage() -> None:
 
 
 def test_a_random_history_folds_to_the_reference_in_arrival_order_and_reversed() -> None:
-    events = history(seed=7, smes=30)
-    expected = reference_models(events)
-    assert models_of_states(fold_all(events, batch=13)) == expected
-    assert models_of_states(fold_all(events[::-1], batch=1)) == expected
+    for events in (history(seed=7, smes=30), history(seed=7, smes=30, programmes=PROGRAMMES)):
+        expected = reference_models(events)
+        assert models_of_states(fold_all(events, batch=13)) == expected
+        assert models_of_states(fold_all(events[::-1], batch=1)) == expected
+
+
+def test_an_sme_is_in_the_programme_of_its_selection_whatever_its_other_events_name() -> None:
+    selected = event("SMESelected", occurred_at="2020-01-01T00:00:00Z", schema_version=2, programme_id="prog-a")
+    met = event("MeetingHeld", occurred_at="2020-02-01T00:00:00Z", schema_version=2, programme_id="prog-b")
+    for order in ([selected, met], [met, selected]):
+        state = fold_sme(None, order)
+        assert (state.sme.programme_id, state.sme.met_at) == ("prog-a", met.occurred_at)
+    early = fold_sme(None, [met])  # its selection still on its way: the programme its events name
+    assert early.sme.programme_id == "prog-b"
+    assert fold_sme(early, [selected]).sme.programme_id == "prog-a"
+    # A corrected selection (a later SMESelected) moves it, like the rest of its profile.
+    moved = event("SMESelected", occurred_at="2020-03-01T00:00:00Z", schema_version=2, programme_id="prog-c")
+    assert fold_sme(fold_sme(early, [moved]), [selected]).sme.programme_id == "prog-c"
+
+
+def test_before_its_selection_an_sme_takes_the_programme_of_its_earliest_event_in_any_order() -> None:
+    at = "2020-02-01T00:00:00Z"
+    events = [
+        event("MeetingHeld", occurred_at="2020-03-01T00:00:00Z", schema_version=2, programme_id="aaa"),
+        event("TrainingCompleted", occurred_at=at, schema_version=2, programme_id="prog-b"),
+        event("PilotOpened", occurred_at=at, schema_version=2, programme_id="prog-c"),
+    ]
+    for order in (events, events[::-1], [events[1], events[0], events[2]]):
+        assert fold_sme(None, order).sme.programme_id == "prog-b"  # of the earliest two, the smaller id
+        assert fold_sme(fold_sme(None, order[:1]), order[1:]).sme.programme_id == "prog-b"
+    assert fold_sme(None, [event("MeetingHeld")]).sme.programme_id == "default"  # a version-1 event
 
 
 @settings(max_examples=150, deadline=None)
@@ -111,7 +140,7 @@ def test_a_random_history_folds_to_the_reference_in_arrival_order_and_reversed()
 def test_any_permutation_with_duplicates_gives_the_same_rows(
     seed: int, shuffle: random.Random, batch: int, duplicates: list[int]
 ) -> None:
-    events = history(seed, smes=5)
+    events = history(seed, smes=5, programmes=PROGRAMMES)
     arrival = events + [events[i % len(events)] for i in duplicates]
     shuffle.shuffle(arrival)
     assert models_of_states(fold_all(arrival, batch)) == reference_models(events)

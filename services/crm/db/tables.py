@@ -105,6 +105,9 @@ smes = Table(
     metadata,
     Column("partner_id", String(64), primary_key=True),
     Column("sme_id", String(128), primary_key=True),
+    # The programme of the SME's selection (crm/projector/rules.py); pilots, agreements, markets
+    # and timeline rows belong to their SME's.
+    Column("programme_id", String(64), nullable=False),
     Column("name", String(200), nullable=True),
     Column("country", String(2), nullable=True),
     Column("sector", String(200), nullable=True),
@@ -124,6 +127,8 @@ smes = Table(
     Column("last_activity_at", DateTime(timezone=True), nullable=False),
     comment="One row per SME. Stage facts are the earliest time each stage was reached (event time).",
 )
+# The figures and lists of one programme (docs/benchmarks.md "Per programme").
+Index("ix_smes_programme_partner", smes.c.programme_id, smes.c.partner_id)
 
 sme_markets = Table(
     "sme_markets",

@@ -13,6 +13,12 @@ a *merge* that does not care about order or repetition:
 So folding the events of an SME in any order, with repeats, gives the same rows, and a row built
 from a reference to something not seen yet (a PilotUpdated before its PilotOpened) simply gains
 the missing fields when that event arrives.
+
+An SME's programme is the one of its selection (docs/contract.md "Programmes"): the winning
+`SMESelected`'s `programme_id`, like the rest of its profile. Until a selection arrives, it is the
+programme of the SME's earliest event (of the earliest ones, the smallest programme id, so that
+the order does not matter). Every event applies to its SME whatever programme it names: an SME
+and everything under it belong to one programme, and nothing is counted twice.
 """
 
 from collections.abc import Iterable
@@ -72,6 +78,7 @@ class SmeRow:
     sme_id: str
     first_activity_at: datetime
     last_activity_at: datetime
+    programme_id: str
     name: str | None = None
     country: str | None = None
     sector: str | None = None
@@ -155,7 +162,9 @@ def fold_sme(state: SmeState | None, events: Iterable[DomainEvent]) -> SmeState:
         return state
     if state is None:
         first = pending[0]
-        state = SmeState(SmeRow(first.partner_id, first.sme_id, first.occurred_at, first.occurred_at))
+        state = SmeState(
+            SmeRow(first.partner_id, first.sme_id, first.occurred_at, first.occurred_at, first.programme_id)
+        )
     else:
         state = _copy(state)
     for event in pending:
@@ -214,6 +223,9 @@ def _pilot(state: SmeState, pilot_id: str) -> PilotRow:
 def _merge(state: SmeState, event: DomainEvent) -> None:
     sme, at = state.sme, event.occurred_at
     key: Key = (at, event.event_id)
+    earliest = at < sme.first_activity_at or (at == sme.first_activity_at and event.programme_id < sme.programme_id)
+    if sme.profile_key_at is None and earliest:  # not selected yet: the programme of its earliest event
+        sme.programme_id = event.programme_id
     sme.first_activity_at = _earliest(sme.first_activity_at, at)
     sme.last_activity_at = _latest(sme.last_activity_at, at)
     match event:
@@ -221,6 +233,7 @@ def _merge(state: SmeState, event: DomainEvent) -> None:
             sme.selected_at = _earliest(sme.selected_at, at)
             if _beats_latest(key, sme.profile_key_at, sme.profile_key_event_id):
                 sme.name, sme.country, sme.sector = p.name, p.country, p.sector
+                sme.programme_id = event.programme_id
                 sme.target_markets = list(p.target_markets)
                 sme.profile_key_at, sme.profile_key_event_id = key
         case TrainingCompleted():

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from crm.auth.principals import Principal, can_read, can_write
 from crm.auth.tokens import TokenStore
+from crm.contract.fields import ProgrammeId
 from crm.query.as_of import BadAsOf, parse_as_of
 from crm.query.figures_cache import FiguresCache
 from crm.query.freshness import Freshness, FreshnessProbe
@@ -143,3 +144,7 @@ AsOf = Annotated[datetime | None, Depends(_as_of)]
 Limit = Annotated[int, Query(ge=1, le=1000, description="Items per page (1-1000)")]
 Cursor = Annotated[str | None, Query(max_length=1000, description="The `next` value of the previous page")]
 Market = Annotated[str | None, Query(pattern=MARKET_PATTERN, description="ISO 3166-1 alpha-2 market, e.g. CN")]
+Programme = Annotated[
+    ProgrammeId | None,
+    Query(description="Only the SMEs of this programme (of their selection), and their pilots and agreements"),
+]

@@ -1,6 +1,6 @@
 """KPIs and funnels are folds over every row; computing them for each request does not scale.
 
-A result is kept under the key (query, as_of, the database snapshot it was computed after).
+A result is kept under the key (query, as_of, programme, the database snapshot it was computed after).
 PostgreSQL's `pg_current_snapshot()` (xmin:xmax:in-progress xids) changes whenever any write
 transaction starts or commits, and two reads with the same snapshot see the same data: a hit is
 never stale. Writes elsewhere in the cluster only cause extra misses. Checking costs one tiny
@@ -26,14 +26,19 @@ class FiguresCache:
         self._size = size
         self._entries: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
 
-    async def programme_kpis(self, connection: AsyncConnection, as_of: datetime | None) -> dict[str, Any]:
-        return await self._cached(connection, ("kpis", as_of), lambda: programme_kpis(connection, as_of))
+    async def programme_kpis(
+        self, connection: AsyncConnection, as_of: datetime | None, programme_id: str | None = None
+    ) -> dict[str, Any]:
+        key = ("kpis", as_of, programme_id)
+        return await self._cached(connection, key, lambda: programme_kpis(connection, as_of, programme_id=programme_id))
 
     async def partner_funnel(
-        self, connection: AsyncConnection, partner_id: str, as_of: datetime | None
+        self, connection: AsyncConnection, partner_id: str, as_of: datetime | None, programme_id: str | None = None
     ) -> dict[str, Any]:
-        key = ("funnel", partner_id, as_of)
-        return await self._cached(connection, key, lambda: partner_funnel(connection, partner_id, as_of))
+        key = ("funnel", partner_id, as_of, programme_id)
+        return await self._cached(
+            connection, key, lambda: partner_funnel(connection, partner_id, as_of, programme_id=programme_id)
+        )
 
     async def _cached(
         self, connection: AsyncConnection, key: tuple[Any, ...], compute: Callable[[], Awaitable[dict[str, Any]]]

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, Select, any_, false, func, literal, or_, select, true, tuple_
+from sqlalchemy import ColumnElement, Select, Table, any_, false, func, literal, or_, select, true, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crm.alerts.queries import AlertView, alerts_for_partner
@@ -98,6 +98,7 @@ def _typed_key(key: tuple[Any, ...], types: Sequence[type]) -> tuple[Any, ...]:
 _SME_COLUMNS = (
     smes.c.partner_id,
     smes.c.sme_id,
+    smes.c.programme_id,
     smes.c.name,
     smes.c.country,
     smes.c.sector,
@@ -122,11 +123,15 @@ async def list_smes(
     stage: Stage | None = None,
     market: str | None = None,
     withdrawn: bool | None = None,
+    programme_id: str | None = None,
     limit: int,
     cursor: str | None,
 ) -> Page:
-    """A partner's SMEs by `sme_id`; `stage` is the furthest stage reached, `market` a target or active market."""
+    """A partner's SMEs by `sme_id`; `stage` is the furthest stage reached, `market` a target or active
+    market, `programme_id` the programme of its selection."""
     filters: list[ColumnElement[bool]] = [smes.c.partner_id == partner_id]
+    if programme_id is not None:
+        filters.append(smes.c.programme_id == programme_id)
     if stage is not None:
         filters.append(smes.c.stage == stage)
     if market is not None:
@@ -176,9 +181,7 @@ async def sme_detail(
 
 
 async def sme_exists(connection: AsyncConnection, partner_id: str, sme_id: str) -> bool:
-    found = await connection.scalar(
-        select(literal(1)).where(smes.c.partner_id == partner_id, smes.c.sme_id == sme_id)
-    )
+    found = await connection.scalar(select(literal(1)).where(smes.c.partner_id == partner_id, smes.c.sme_id == sme_id))
     return found is not None
 
 
@@ -217,6 +220,19 @@ async def _timeline(
     return await _page(connection, query, order, filters, limit, cursor, [datetime, UUID], count_from=count_from)
 
 
+def _of_programme(table: Table, programme_id: str) -> ColumnElement[bool]:
+    """The rows of SMEs in that programme: a pilot or agreement is in its SME's programme."""
+    return (
+        select(literal(1))
+        .where(
+            smes.c.partner_id == table.c.partner_id,
+            smes.c.sme_id == table.c.sme_id,
+            smes.c.programme_id == programme_id,
+        )
+        .exists()
+    )
+
+
 def _open_stall() -> Any:
     # The alerts read model's view of a stall: one unresolved alert per stalled pilot.
     return (
@@ -238,10 +254,12 @@ async def list_pilots(
     *,
     status: PilotStatus | None = None,
     market: str | None = None,
+    programme_id: str | None = None,
     limit: int,
     cursor: str | None,
 ) -> Page:
-    """A partner's pilots by `pilot_id`; stalled ones carry the alert's idle days and threshold."""
+    """A partner's pilots by `pilot_id`; stalled ones carry the alert's idle days and threshold.
+    `programme_id`: the pilots of that programme's SMEs."""
     stall = _open_stall()
     query = select(
         pilots.c.partner_id,
@@ -278,6 +296,8 @@ async def list_pilots(
         filters.append(pilots.c.status == status)
     if market is not None:
         filters.append(pilots.c.market == market)
+    if programme_id is not None:
+        filters.append(_of_programme(pilots, programme_id))
     order = [pilots.c.pilot_id, pilots.c.sme_id]
     count_from = select(pilots.c.pilot_id)
     return await _page(connection, query, order, filters, limit, cursor, [str, str], count_from=count_from)
@@ -289,10 +309,12 @@ async def list_agreements(
     *,
     market: str | None = None,
     agreement_type: str | None = None,
+    programme_id: str | None = None,
     limit: int,
     cursor: str | None,
 ) -> Page:
-    """A partner's agreements in signing order (event time), then SME and agreement id."""
+    """A partner's agreements in signing order (event time), then SME and agreement id.
+    `programme_id`: the agreements of that programme's SMEs."""
     query = select(
         agreements.c.partner_id,
         agreements.c.agreement_id,
@@ -309,6 +331,8 @@ async def list_agreements(
         filters.append(agreements.c.market == market)
     if agreement_type is not None:
         filters.append(agreements.c.agreement_type == agreement_type)
+    if programme_id is not None:
+        filters.append(_of_programme(agreements, programme_id))
     order = [agreements.c.signed_at, agreements.c.sme_id, agreements.c.agreement_id]
     return await _page(connection, query, order, filters, limit, cursor, [datetime, str, str])
 

@@ -5,6 +5,10 @@ then (an SME selected by then, a pilot opened by then and not closed by then, ..
 earliest-time columns the projector keeps. Attributes (an agreement's type, a pilot's market)
 are the latest known ones.
 
+Every figure can be asked for one programme (`programme_id`): it then counts that programme's
+SMEs only, and the markets, pilots and agreements of those SMEs (an SME's programme is the one of
+its selection, docs/contract.md "Programmes"); without, every programme's.
+
 Only SMEs whose `SMESelected` has been applied are counted: an SME known only from other events
 (its selection still on its way) enters every figure, with all its facts, once it arrives.
 
@@ -22,25 +26,29 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from crm.contract.events import rfc3339
 
 _T = "COALESCE(CAST(:as_of AS timestamptz), 'infinity'::timestamptz)"
+# One programme's SMEs (and through them their markets, pilots and agreements), or all of them.
+_IN = "(CAST(:programme_id AS varchar) IS NULL OR {s}programme_id = CAST(:programme_id AS varchar))"
+_S_IN = _IN.format(s="s.")
+_SMES_IN = _IN.format(s="")
 
 _SMES = text(f"""
 SELECT partner_id,
        count(*) AS smes_selected,
        count(*) FILTER (WHERE withdrawn_at <= {_T}) AS smes_withdrawn,
        count(*) FILTER (WHERE matchmaking_at <= {_T}) AS smes_in_matchmaking
-FROM smes WHERE selected_at <= {_T} GROUP BY partner_id
+FROM smes WHERE selected_at <= {_T} AND {_SMES_IN} GROUP BY partner_id
 """)
 
 _MATCHMAKING_MARKETS = text(f"""
 SELECT DISTINCT m.partner_id, m.market
 FROM sme_markets m JOIN smes s USING (partner_id, sme_id)
-WHERE s.selected_at <= {_T} AND m.matchmaking_at <= {_T}
+WHERE s.selected_at <= {_T} AND m.matchmaking_at <= {_T} AND {_S_IN}
 """)
 
 _AGREEMENTS = text(f"""
 SELECT a.partner_id, a.agreement_type, a.market, count(*) AS n
 FROM agreements a JOIN smes s USING (partner_id, sme_id)
-WHERE s.selected_at <= {_T} AND a.signed_at <= {_T}
+WHERE s.selected_at <= {_T} AND a.signed_at <= {_T} AND {_S_IN}
 GROUP BY a.partner_id, a.agreement_type, a.market
 """)
 
@@ -54,6 +62,7 @@ SELECT p.partner_id,
        )) AS pilots_stalled
 FROM pilots p JOIN smes s USING (partner_id, sme_id)
 WHERE s.selected_at <= {_T} AND p.opened_at <= {_T} AND (p.closed_at IS NULL OR p.closed_at > {_T})
+  AND {_S_IN}
 GROUP BY p.partner_id
 """)
 
@@ -65,7 +74,7 @@ SELECT count(*) AS selected,
        count(*) FILTER (WHERE LEAST(met_at, piloting_at, agreement_at) <= {_T}) AS met,
        count(*) FILTER (WHERE LEAST(piloting_at, agreement_at) <= {_T}) AS piloting,
        count(*) FILTER (WHERE agreement_at <= {_T}) AS agreement
-FROM smes WHERE partner_id = :partner_id AND selected_at <= {_T}
+FROM smes WHERE partner_id = :partner_id AND selected_at <= {_T} AND {_SMES_IN}
 """)
 
 _FUNNEL_BY_MARKET = text(f"""
@@ -74,7 +83,7 @@ SELECT m.market,
        count(*) FILTER (WHERE LEAST(m.piloting_at, m.agreement_at) <= {_T}) AS piloting,
        count(*) FILTER (WHERE m.agreement_at <= {_T}) AS agreement
 FROM sme_markets m JOIN smes s USING (partner_id, sme_id)
-WHERE s.partner_id = :partner_id AND s.selected_at <= {_T}
+WHERE s.partner_id = :partner_id AND s.selected_at <= {_T} AND {_S_IN}
 GROUP BY m.market ORDER BY m.market
 """)
 
@@ -82,9 +91,12 @@ TARGETS = {"smes_on_export_missions": 30, "sales_agreements": 3, "sales_agreemen
 """The funder's targets (seed/): 30 SMEs on export missions, 3-4 sales agreements in 3 markets."""
 
 
-async def programme_kpis(connection: AsyncConnection, as_of: datetime | None = None) -> dict[str, Any]:
-    """`GET /v1/programme/kpis`: programme-wide figures with a per-partner breakdown."""
-    params = {"as_of": as_of}
+async def programme_kpis(
+    connection: AsyncConnection, as_of: datetime | None = None, *, programme_id: str | None = None
+) -> dict[str, Any]:
+    """`GET /v1/programme/kpis`: programme-wide figures with a per-partner breakdown; with
+    `programme_id`, of that programme's SMEs only (None: every programme's)."""
+    params = {"as_of": as_of, "programme_id": programme_id}
     partners: dict[str, dict[str, Any]] = {}
 
     def partner(partner_id: str) -> dict[str, Any]:
@@ -169,9 +181,12 @@ def _finished(figures: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def partner_funnel(connection: AsyncConnection, partner_id: str, as_of: datetime | None = None) -> dict[str, Any]:
-    """`GET /v1/partners/{partner_id}/funnel`: SMEs at each stage or beyond, overall and per market."""
-    params = {"as_of": as_of, "partner_id": partner_id}
+async def partner_funnel(
+    connection: AsyncConnection, partner_id: str, as_of: datetime | None = None, *, programme_id: str | None = None
+) -> dict[str, Any]:
+    """`GET /v1/partners/{partner_id}/funnel`: SMEs at each stage or beyond, overall and per market;
+    with `programme_id`, of the partner's SMEs in that programme only."""
+    params = {"as_of": as_of, "partner_id": partner_id, "programme_id": programme_id}
     stages = dict((await connection.execute(_FUNNEL, params)).mappings().one())
     by_market = {
         row["market"]: {"met": row["met"], "piloting": row["piloting"], "agreement": row["agreement"]}

@@ -63,6 +63,7 @@ class Sme(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     partner_id: str
     sme_id: str
+    programme_id: str = Field(description='The programme of the SME\'s selection (docs/contract.md "Programmes")')
     name: str | None
     country: str | None
     sector: str | None

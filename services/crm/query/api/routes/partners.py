@@ -29,6 +29,7 @@ from crm.query.deps import (
     Limit,
     Market,
     Output,
+    Programme,
     ReadablePartner,
 )
 from crm.query.rendering import render, stream_csv
@@ -52,9 +53,11 @@ async def get_funnel(
     as_of: AsOf,
     output: Output,
     freshness: CurrentFreshness,
+    programme: Programme = None,
 ) -> Response:
-    """SMEs at each stage or beyond, overall and per market. CSV: a row `(all)`, then one per market."""
-    funnel = await figures.partner_funnel(connection, partner_id, as_of)
+    """SMEs at each stage or beyond, overall and per market; `programme`: of the partner's SMEs in that
+    programme only. CSV: a row `(all)`, then one per market."""
+    funnel = await figures.partner_funnel(connection, partner_id, as_of, programme)
     funnel["as_of"] = rfc3339(as_of) if as_of else None
     rows = [{"market": "(all)", **funnel["stages"]}]
     rows += [{"market": market, **stages} for market, stages in funnel["by_market"].items()]
@@ -83,12 +86,21 @@ async def get_smes(
     stage: Annotated[listing.Stage | None, Query(description="The furthest stage reached")] = None,
     market: Market = None,
     withdrawn: Annotated[bool | None, Query()] = None,
+    programme: Programme = None,
     limit: Limit = 100,
     cursor: Cursor = None,
 ) -> Response:
-    """Ordered by `sme_id`. `market`: SMEs targeting that market or active in it."""
+    """Ordered by `sme_id`. `market`: SMEs targeting that market or active in it; `programme`: SMEs of
+    that programme (of their selection)."""
     page = await listing.list_smes(
-        connection, partner_id, stage=stage, market=market, withdrawn=withdrawn, limit=limit, cursor=cursor
+        connection,
+        partner_id,
+        stage=stage,
+        market=market,
+        withdrawn=withdrawn,
+        programme_id=programme,
+        limit=limit,
+        cursor=cursor,
     )
     items = [_sme(row) for row in page.rows]
     body = _page(page, items)
@@ -187,11 +199,15 @@ async def get_pilots(
         Query(description="open (in discussion, stalled ones included), stalled (per the alerts service), closed"),
     ] = None,
     market: Market = None,
+    programme: Programme = None,
     limit: Limit = 100,
     cursor: Cursor = None,
 ) -> Response:
-    """Ordered by `pilot_id`. Stalled pilots carry `stalled_since`, `idle_days` and `threshold_days`."""
-    page = await listing.list_pilots(connection, partner_id, status=status, market=market, limit=limit, cursor=cursor)
+    """Ordered by `pilot_id`. Stalled pilots carry `stalled_since`, `idle_days` and `threshold_days`.
+    `programme`: the pilots of that programme's SMEs."""
+    page = await listing.list_pilots(
+        connection, partner_id, status=status, market=market, programme_id=programme, limit=limit, cursor=cursor
+    )
     body = _page(page, page.rows)
     return render(output, body, freshness, rows=page.rows, columns=_PILOT_COLUMNS, filename=f"{partner_id}-pilots")
 
@@ -209,12 +225,20 @@ async def get_agreements(
     agreement_type: Annotated[
         str | None, Query(pattern=r"^(sales|commercial_representation|distribution|licence|other)$")
     ] = None,
+    programme: Programme = None,
     limit: Limit = 100,
     cursor: Cursor = None,
 ) -> Response:
-    """Ordered by signing time (event time), then SME and agreement id."""
+    """Ordered by signing time (event time), then SME and agreement id. `programme`: the agreements
+    of that programme's SMEs."""
     page = await listing.list_agreements(
-        connection, partner_id, market=market, agreement_type=agreement_type, limit=limit, cursor=cursor
+        connection,
+        partner_id,
+        market=market,
+        agreement_type=agreement_type,
+        programme_id=programme,
+        limit=limit,
+        cursor=cursor,
     )
     items = [{**row, "value_eur": None if row["value_eur"] is None else float(row["value_eur"])} for row in page.rows]
     body = _page(page, items)

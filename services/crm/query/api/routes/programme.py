@@ -5,7 +5,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from crm.query.api.models import Problem, ProgrammeKpis
-from crm.query.deps import Analyst, AsOf, Connection, CurrentFreshness, Figures, Output
+from crm.query.deps import Analyst, AsOf, Connection, CurrentFreshness, Figures, Output, Programme
 from crm.query.rendering import render
 
 router = APIRouter(tags=["programme"])
@@ -19,11 +19,17 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 @router.get("/v1/programme/kpis", response_model=ProgrammeKpis, responses=_ERRORS, summary="Programme KPIs")
 async def get_programme_kpis(
-    _: Analyst, connection: Connection, figures: Figures, as_of: AsOf, output: Output, freshness: CurrentFreshness
+    _: Analyst,
+    connection: Connection,
+    figures: Figures,
+    as_of: AsOf,
+    output: Output,
+    freshness: CurrentFreshness,
+    programme: Programme = None,
 ) -> Response:
-    """The KPIs of docs/contract.md with progress against the targets; `as_of` computes them in event time.
-    CSV: one row for the programme, then one per partner."""
-    kpis = await figures.programme_kpis(connection, as_of)
+    """The KPIs of docs/contract.md with progress against the targets; `as_of` computes them in event time,
+    `programme` for one programme's SMEs only. CSV: one row for the programme, then one per partner."""
+    kpis = await figures.programme_kpis(connection, as_of, programme)
     rows = [{"partner_id": "(programme)", **_figures(kpis)}]
     rows += [{"partner_id": partner_id, **figures} for partner_id, figures in kpis["partners"].items()]
     return render(output, kpis, freshness, rows=rows, filename="programme-kpis")
