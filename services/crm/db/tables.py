@@ -9,6 +9,7 @@ from sqlalchemy import (
     ARRAY,
     BigInteger,
     Boolean,
+    CheckConstraint,
     Column,
     DateTime,
     Index,
@@ -200,6 +201,19 @@ __all__ = [
     "smes",
 ]
 
+
+programme_versions = Table(
+    "programme_versions",
+    metadata,
+    Column("programme_id", String(64), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("definition", JSONB, nullable=False),
+    Column("digest", LargeBinary, nullable=False),
+    Column("applied_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("applied_by", String(200), nullable=True),
+    CheckConstraint("version >= 1", name="programme_versions_version_positive"),
+    comment="Every version of every programme's definition (crm programme apply); the newest is current.",
+)
 
 api_tokens = Table(
     "api_tokens",

@@ -1,0 +1,119 @@
+"""`crm programme apply FILE | show [ID]`: programme definitions (docs/programmes.md)."""
+
+import asyncio
+import getpass
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+import typer
+
+from crm.cli.main import app, friendly_errors
+from crm.infra.errors import InfrastructureError
+from crm.programmes.store import ProgrammeStore
+from crm.settings import Settings
+
+T = TypeVar("T")
+
+programme_app = typer.Typer(help="Programme definitions: partners, periods, indicators.", no_args_is_help=True)
+app.add_typer(programme_app, name="programme")
+
+
+def _with_store(action: Callable[[ProgrammeStore], Awaitable[T]]) -> T:
+    from crm.db.engine import create_engine
+
+    settings = Settings()
+    if not settings.database_url:
+        raise InfrastructureError("Set CRM_DATABASE_URL to the database holding the programmes.")
+
+    async def run() -> T:
+        engine = create_engine(settings.database_url, pool_size=1)
+        try:
+            return await action(ProgrammeStore(engine))
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+@programme_app.command("apply")
+@friendly_errors
+def programme_apply(
+    file: Path = typer.Argument(..., help="The programme definition (TOML)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Validate and show the changes; store nothing."),
+) -> None:
+    """Validate FILE, show what changes against the stored version, and store it as the next version."""
+    from crm.programmes.changes import changes
+    from crm.programmes.loading import ProgrammeFileError, load_programme
+
+    try:
+        programme = load_programme(file)
+    except ProgrammeFileError as error:
+        typer.secho(f"{len(error.problems)} problem(s); nothing was stored:", err=True, fg="red")
+        typer.echo(str(error), err=True)
+        raise typer.Exit(2) from None
+
+    async def apply(store: ProgrammeStore) -> None:
+        stored = await store.current(programme.id)
+        lines = changes(None if stored is None else stored.programme, programme)
+        for line in lines or ["no change"]:
+            typer.echo(line)
+        if dry_run:
+            typer.secho("dry run: nothing stored", err=True)
+            return
+        applied = await store.apply(programme, getpass.getuser())
+        verb = "stored as version" if applied.changed else "unchanged: still version"
+        typer.secho(f"programme {programme.id} {verb} {applied.version}", err=True)
+
+    _with_store(apply)
+
+
+@programme_app.command("show")
+@friendly_errors
+def programme_show(
+    programme_id: str | None = typer.Argument(None, help="A programme id; none lists every programme."),
+    version: int | None = typer.Option(None, "--version", min=1, help="A past version (default: the current)."),
+    as_json: bool = typer.Option(False, "--json", help="The stored definition as JSON."),
+) -> None:
+    """List the programmes, or show one: partners, periods and indicators."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    if programme_id is None:
+        listed = _with_store(lambda store: store.all_current())
+        if as_json:
+            rows = [{"id": s.programme.id, "version": s.version, "name": s.programme.name} for s in listed]
+            typer.echo(json.dumps(rows, ensure_ascii=False))
+            return
+        table = Table("programme", "version", "name", "applied", title="programmes")
+        for s in listed:
+            table.add_row(s.programme.id, str(s.version), s.programme.name, f"{s.applied_at:%Y-%m-%d %H:%M}")
+        console.print(table)
+        return
+    stored = _with_store(lambda store: store.current(programme_id, version))
+    if stored is None:
+        wanted = f"programme {programme_id}" + (f" version {version}" if version else "")
+        typer.secho(f"error: no {wanted} is stored (crm programme apply FILE stores one)", err=True, fg="red")
+        raise typer.Exit(1)
+    p = stored.programme
+    if as_json:
+        typer.echo(json.dumps(p.model_dump(mode="json") | {"version": stored.version}, ensure_ascii=False))
+        return
+    console.print(f"[bold]{p.name}[/bold] ({p.id}, version {stored.version}): {p.start} to {p.end}")
+    console.print(f"{p.funding_programme}; {p.objective}; markets {', '.join(p.markets) or '-'}")
+    partners = Table("partner", "legal name", "country", "role", "budget (EUR)", title="partners")
+    for partner in p.partners:
+        budget = f"{partner.budget_eur:,.0f}" if partner.budget_eur is not None else "-"
+        partners.add_row(partner.id, partner.legal_name, partner.country, partner.role, budget)
+    periods = Table("period", "start", "end", "report due", title="reporting periods")
+    for period in p.periods:
+        periods.add_row(str(period.number), str(period.start), str(period.end), str(period.report_deadline))
+    indicators = Table("code", "name", "measure", "filters", "mode", "target", "milestones", title="indicators")
+    for i in p.indicators:
+        filters = ", ".join(f"{k}={v}" for k, v in (("type", i.agreement_type), ("market", i.market)) if v) or "-"
+        milestones = ", ".join(f"P{n}: {v}" for n, v in sorted(i.milestones.items())) or "-"
+        indicators.add_row(i.code, i.name, i.measure.value, filters, i.mode, str(i.target), milestones)
+    for table in (partners, periods, indicators):
+        console.print(table)

@@ -1,0 +1,100 @@
+"""Programme definitions in PostgreSQL (`programme_versions`, migration 0010), by version."""
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from crm.programmes.definition import Programme
+
+
+@dataclass(frozen=True, slots=True)
+class StoredProgramme:
+    programme: Programme
+    version: int
+    applied_at: datetime
+    applied_by: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """What `apply` did: stored a new version, or found the definition unchanged."""
+
+    version: int
+    changed: bool
+
+
+def canonical(programme: Programme) -> bytes:
+    """The definition as canonical JSON (sorted keys): what is stored and digested."""
+    return orjson.dumps(programme.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+
+
+def _stored(row: Any) -> StoredProgramme:
+    return StoredProgramme(Programme.model_validate(row.definition), row.version, row.applied_at, row.applied_by)
+
+
+class ProgrammeStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def current(self, programme_id: str, version: int | None = None) -> StoredProgramme | None:
+        """The newest version (or `version`) of the programme; None when there is none."""
+        query = (
+            "SELECT * FROM programme_versions WHERE programme_id = :id "
+            + ("AND version = :version " if version is not None else "")
+            + "ORDER BY version DESC LIMIT 1"
+        )
+        async with self._engine.connect() as connection:
+            row = (await connection.execute(text(query), {"id": programme_id, "version": version})).first()
+        return None if row is None else _stored(row)
+
+    async def all_current(self) -> list[StoredProgramme]:
+        async with self._engine.connect() as connection:
+            rows = await connection.execute(
+                text("SELECT DISTINCT ON (programme_id) * FROM programme_versions ORDER BY programme_id, version DESC")
+            )
+            return [_stored(row) for row in rows]
+
+    async def apply(self, programme: Programme, applied_by: str | None, *, attempts: int = 5) -> Applied:
+        """Store the definition as the programme's next version, unless it equals the current one.
+        Two concurrent applies get consecutive versions (the primary key refuses a second row with
+        the same version; the loser reads again)."""
+        body = canonical(programme)
+        digest = hashlib.sha256(body).digest()
+        for _ in range(attempts):
+            try:
+                async with self._engine.begin() as connection:
+                    row = (
+                        await connection.execute(
+                            text(
+                                "SELECT version, digest FROM programme_versions WHERE programme_id = :id "
+                                "ORDER BY version DESC LIMIT 1"
+                            ),
+                            {"id": programme.id},
+                        )
+                    ).first()
+                    if row is not None and bytes(row.digest) == digest:
+                        return Applied(row.version, changed=False)
+                    version = 1 if row is None else row.version + 1
+                    await connection.execute(
+                        text(
+                            "INSERT INTO programme_versions (programme_id, version, definition, digest, applied_by) "
+                            "VALUES (:id, :version, CAST(:definition AS jsonb), :digest, :by)"
+                        ),
+                        {
+                            "id": programme.id,
+                            "version": version,
+                            "definition": body.decode(),
+                            "digest": digest,
+                            "by": applied_by,
+                        },
+                    )
+                    return Applied(version, changed=True)
+            except IntegrityError:
+                continue  # another apply took this version first
+        raise RuntimeError(f"programme {programme.id}: {attempts} concurrent applies in a row took the next version")
