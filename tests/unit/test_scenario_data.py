@@ -15,6 +15,7 @@ import pytest
 from crm.contract.decoding import InvalidEvents, decode_event
 from crm.contract.events import DomainEvent
 from crm.demo.scenario import Scenario, ScenarioError, default_scenario_path, load_scenario
+from crm.programmes.loading import load_programme
 
 SCENARIO_DIR = default_scenario_path("4smartgrowth")
 GENERATOR = SCENARIO_DIR.parent / "generate_4smartgrowth.py"
@@ -63,7 +64,9 @@ def load_generator() -> ModuleType:
 
 def test_regenerating_gives_the_checked_in_files_byte_for_byte() -> None:
     rendered = load_generator().render()
-    on_disk = {path.name: path.read_text(encoding="utf-8") for path in SCENARIO_DIR.iterdir() if path.suffix != ".md"}
+    # The README and programme.toml (the programme definition) are written by hand.
+    generated = [path for path in SCENARIO_DIR.iterdir() if path.suffix not in (".md", ".toml")]
+    on_disk = {path.name: path.read_text(encoding="utf-8") for path in generated}
     assert sorted(rendered) == sorted(on_disk)
     for name, text in rendered.items():
         assert text == on_disk[name], f"{name} is stale: run python scenario/generate_4smartgrowth.py"
@@ -71,6 +74,7 @@ def test_regenerating_gives_the_checked_in_files_byte_for_byte() -> None:
 
 def test_there_is_one_feed_per_programme_partner(scenario: Scenario) -> None:
     assert list(scenario.feeds) == PARTNERS
+    assert sorted(p.id for p in load_programme(SCENARIO_DIR / "programme.toml").partners) == sorted(PARTNERS)
     for partner, feed in scenario.feeds.items():
         assert feed.lines, partner
         assert all(isinstance(line, bytes) for line in feed.lines)
