@@ -209,7 +209,7 @@ def _dlq_listing(settings: Settings, count: int) -> list[dict[str, object]]:
 async def test_rebuild_replaces_the_read_models_while_the_projector_keeps_serving(
     isolated: Settings, tmp_path: Path
 ) -> None:
-    events = history(seed=13, smes=300)
+    events = history(seed=13, smes=300, programmes=("prog-a", "prog-b", "default"))  # v2, programmes mixed
     before, after = events[: len(events) // 2], events[len(events) // 2 :]
     service = projector(isolated, tmp_path / "projector.log", CRM_PROJECTOR_BATCH_SIZE="100").start()
     engine = create_engine(isolated.database_url)
@@ -234,14 +234,18 @@ async def test_rebuild_replaces_the_read_models_while_the_projector_keeps_servin
         assert await read_models(isolated) == reference_models(events)
 
         async with engine.begin() as connection:  # damage two partners, rebuild one of them
-            await connection.execute(text("UPDATE smes SET name = 'bogus' WHERE partner_id IN ('sisp', 'tehnopol')"))
+            await connection.execute(
+                text("UPDATE smes SET name = 'bogus', programme_id = 'bogus' WHERE partner_id IN ('sisp', 'tehnopol')")
+            )
         rebuilt = crm(isolated, "projections", "rebuild", "--partner", "tehnopol")
         assert rebuilt.returncode == 0, rebuilt.stderr
         assert "rebuilt tehnopol" in rebuilt.stdout
         models = await read_models(isolated)
         expected = reference_models(events)
         for key, row in models["smes"].items():
-            assert row["name"] == ("bogus" if key[0] == "sisp" else expected["smes"][key]["name"]), key
+            for column in ("name", "programme_id"):
+                wanted = "bogus" if key[0] == "sisp" else expected["smes"][key][column]
+                assert row[column] == wanted, (key, column)
     finally:
         service.stop()
         await engine.dispose()
