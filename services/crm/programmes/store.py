@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from crm.programmes.definition import Programme
 
@@ -38,20 +38,27 @@ def _stored(row: Any) -> StoredProgramme:
     return StoredProgramme(Programme.model_validate(row.definition), row.version, row.applied_at, row.applied_by)
 
 
+async def stored_programme(
+    connection: AsyncConnection, programme_id: str, version: int | None = None
+) -> StoredProgramme | None:
+    """The newest version (or `version`) of the programme on `connection`; None when there is none."""
+    query = (
+        "SELECT * FROM programme_versions WHERE programme_id = :id "
+        + ("AND version = :version " if version is not None else "")
+        + "ORDER BY version DESC LIMIT 1"
+    )
+    row = (await connection.execute(text(query), {"id": programme_id, "version": version})).first()
+    return None if row is None else _stored(row)
+
+
 class ProgrammeStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
     async def current(self, programme_id: str, version: int | None = None) -> StoredProgramme | None:
         """The newest version (or `version`) of the programme; None when there is none."""
-        query = (
-            "SELECT * FROM programme_versions WHERE programme_id = :id "
-            + ("AND version = :version " if version is not None else "")
-            + "ORDER BY version DESC LIMIT 1"
-        )
         async with self._engine.connect() as connection:
-            row = (await connection.execute(text(query), {"id": programme_id, "version": version})).first()
-        return None if row is None else _stored(row)
+            return await stored_programme(connection, programme_id, version)
 
     async def all_current(self) -> list[StoredProgramme]:
         async with self._engine.connect() as connection:

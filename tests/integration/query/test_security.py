@@ -11,6 +11,7 @@ output, and markers of the other partner's data that must never appear in any an
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -23,6 +24,8 @@ from crm.contract.events import DomainEvent
 from crm.db.alert_tables import alert_outbox, alerts, applied_alert_events, partner_webhooks, pilot_snoozes
 from crm.db.engine import create_engine
 from crm.db.tables import agreements, api_tokens, applied_events, pilots, sme_markets, sme_timeline, smes
+from crm.programmes.loading import parse_programme
+from crm.programmes.store import ProgrammeStore
 from crm.query.bootstrap import build_query_app
 from crm.query.pagination import encode_cursor
 from crm.settings import Settings
@@ -43,7 +46,40 @@ PATH_VALUES = {
     "name": {OWN: "dashboard.js", OTHER: "dashboard.js"},  # the dashboard's static files
     "pilot_id": {OWN: "ee-own-p", OTHER: "ee-own-p"},  # the same id under the other partner's path
     "alert_id": {OWN: "00000000-0000-4000-8000-000000000000", OTHER: "00000000-0000-4000-8000-000000000000"},
+    "programme_id": {OWN: "default", OTHER: "default"},  # both partners are in it (PROGRAMME below)
+    "code": {OWN: "OUT-1", OTHER: "OUT-1"},
 }
+# The programme both partners' (version-1) events belong to, with an indicator per kind of thing.
+PROGRAMME = """
+id = "default"
+name = "Two partners"
+funding_programme = "F"
+objective = "O"
+start = 2020-01-01
+end = 2021-12-31
+[[partners]]
+id = "sisp"
+legal_name = "SISP"
+short_name = "SISP"
+country = "SE"
+role = "lead"
+[[partners]]
+id = "tehnopol"
+legal_name = "Tehnopol"
+short_name = "Tehnopol"
+country = "EE"
+[[periods]]
+number = 1
+start = 2020-01-01
+end = 2021-12-31
+report_deadline = 2022-03-31
+""" + "".join(
+    f'[[indicators]]\ncode = "OUT-{n}"\nname = "{m}"\nunit = "u"\nmeasure = "{m}"\ntarget = 1\n'
+    for n, m in enumerate(
+        ("smes_selected", "smes_in_matchmaking", "matchmaking_markets", "meetings_held", "pilots_opened", "agreements"),
+        start=1,
+    )
+)
 # The partner's own answers to its alerts (alert_controls.py): the API's only writes.
 PARTNER_WRITES = {
     ("PUT", "/v1/partners/{partner_id}/pilots/{pilot_id}/snooze"),
@@ -148,6 +184,11 @@ async def seed_two_partners(settings: Settings) -> None:
     found = await stall_alerts(events, datetime(2021, 1, 1, tzinfo=UTC), threshold_days=30)
     assert {a.partner_id for a in found} == {OWN, OTHER}  # each partner has an alert to (not) leak
     await load_into_read_models(settings, events, found)
+    engine = create_engine(settings.database_url, pool_size=1)
+    try:
+        await ProgrammeStore(engine).apply(parse_programme(PROGRAMME, Path("programme.toml")), None)
+    finally:
+        await engine.dispose()
 
 
 def get_routes(api: QueryApi) -> list[ServedRoute]:

@@ -1,0 +1,100 @@
+"""`GET /v1/programmes/{id}/indicators` and `.../indicators/{code}/evidence` (docs/programmes.md).
+
+Analysts read every programme; a partner token reads its own slice of a programme it belongs to
+(its values and targets, its evidence) and nothing of the others'.
+"""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Path, Query, Response, status
+
+from crm.auth.principals import Principal
+from crm.contract.fields import PartnerId, ProgrammeId
+from crm.programmes.definition import Programme as ProgrammeDefinition
+from crm.programmes.indicators import Slice, indicator_evidence, indicator_values
+from crm.programmes.store import StoredProgramme, stored_programme
+from crm.query.api.models import Problem
+from crm.query.deps import AsOf, Connection, CurrentPrincipal
+from crm.query.rendering import json_response
+
+router = APIRouter(tags=["programmes"])
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem, "description": "No token, or an unknown or revoked one"},
+    403: {"model": Problem, "description": "A partner token of a partner outside the programme, or asking for another"},
+    404: {"model": Problem, "description": "No such programme, indicator or period"},
+    422: {"model": Problem, "description": "A bad parameter"},
+}
+ProgrammePath = Annotated[ProgrammeId, Path(description="A programme id (crm programme show)")]
+PeriodNumber = Annotated[int | None, Query(ge=1, le=10_000, description="One reporting period (default: every one)")]
+
+
+async def _programme(connection: Connection, programme_id: str, principal: Principal) -> tuple[StoredProgramme, Slice]:
+    stored = await stored_programme(connection, programme_id)
+    if stored is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no programme {programme_id} is defined (crm programme apply)")
+    if principal.role == "analyst":
+        return stored, Slice()
+    if principal.partner_id not in {p.id for p in stored.programme.partners}:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "this token's partner is not a partner of this programme")
+    return stored, Slice(principal.partner_id)
+
+
+def _period(programme: ProgrammeDefinition, number: int | None) -> None:
+    if number is not None and programme.period(number) is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"programme {programme.id} has no period {number}")
+
+
+@router.get("/v1/programmes/{programme_id}/indicators", responses=_ERRORS, summary="A programme's indicators")
+async def get_indicators(
+    principal: CurrentPrincipal,
+    connection: Connection,
+    programme_id: ProgrammePath,
+    as_of: AsOf,
+    period: PeriodNumber = None,
+) -> Response:
+    """Each indicator per period: its value at the period's end (or `as_of`, an event time), its target
+    and milestone, programme-wide and per partner; a partner token sees its own values only."""
+    stored, view = await _programme(connection, programme_id, principal)
+    _period(stored.programme, period)
+    body = await indicator_values(connection, stored.programme, stored.version, as_of=as_of, period=period, view=view)
+    return json_response(body)
+
+
+@router.get(
+    "/v1/programmes/{programme_id}/indicators/{code}/evidence", responses=_ERRORS, summary="What an indicator counts"
+)
+async def get_evidence(
+    principal: CurrentPrincipal,
+    connection: Connection,
+    programme_id: ProgrammePath,
+    code: Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$", description="An indicator code")],
+    as_of: AsOf,
+    period: PeriodNumber = None,
+    partner: Annotated[PartnerId | None, Query(description="One partner's evidence")] = None,
+) -> Response:
+    """The SMEs, pilots, agreements, markets or meetings behind a value (of `period`, by default the last),
+    each with the event that made it count."""
+    stored, view = await _programme(connection, programme_id, principal)
+    if view.partner_id is not None and partner not in (None, view.partner_id):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "this token may only read its own partner's evidence")
+    programme = stored.programme
+    indicator = next((i for i in programme.indicators if i.code == code), None)
+    if indicator is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"programme {programme.id} has no indicator {code}")
+    _period(programme, period)
+    found = programme.periods[-1] if period is None else programme.period(period)
+    assert found is not None
+    partner_id = view.partner_id or partner
+    items = await indicator_evidence(connection, programme, indicator, found, as_of=as_of, partner_id=partner_id)
+    return json_response(
+        {
+            "programme_id": programme.id,
+            "version": stored.version,
+            "indicator": code,
+            "period": found.number,
+            "partner_id": partner_id,
+            "count": len({item["key"] for item in items}),
+            "items": items,
+        }
+    )
