@@ -46,6 +46,7 @@ BENCHMARK_MODULES = [
     "bench.rebuild",
     "bench.gateway",
     "bench.query",
+    "bench.indicators",
     "bench.alerts",
     "bench.freshness",
 ]

@@ -3,7 +3,10 @@
 from datetime import UTC, datetime
 from uuid import uuid4
 
-from crm.programmes.counting import Item, Window, counted, value_of
+from hypothesis import given
+from hypothesis import strategies as st
+
+from crm.programmes.counting import Item, Window, counted, cumulative_values, value_of
 
 
 def at(month: int) -> datetime:
@@ -34,3 +37,18 @@ def test_a_key_two_partners_share_counts_once_for_the_programme_and_once_for_eac
     value = value_of(markets, partners=["a", "b", "c"])
     assert value.total == 2
     assert value.by_partner == {"a": 1, "b": 2, "c": 0}
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from("abc"), st.sampled_from(["k1", "k2", "k3", "k4"]), st.integers(1, 12)), max_size=40
+    ),
+    st.lists(st.integers(1, 12), min_size=1, max_size=6),
+)
+def test_the_one_pass_cumulative_values_equal_cutting_each_window(
+    raw: list[tuple[str, str, int]], ends: list[int]
+) -> None:
+    items = [item(partner, key, month) for partner, key, month in raw]
+    windows = [Window(at(1), at(end)) for end in sorted(ends)]
+    expected = [value_of(counted(items, w, "cumulative"), partners=["a", "z"]) for w in windows]
+    assert cumulative_values(items, [w.end for w in windows], partners=["a", "z"]) == expected

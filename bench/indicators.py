@@ -1,0 +1,165 @@
+"""Programme indicators: every indicator of a programme per period, uncached, on a large history.
+
+Applies a generated history (10,000 SMEs, about 100,000 events; a tenth in quick mode) through
+the projector's own store into a fresh database, stores a programme of 6 periods and 12
+indicators, then times `indicator_values` (what `GET /v1/programmes/{id}/indicators` computes):
+p50/p99 in ms. Ceiling: one plain scan of the timeline the measures read (the least any answer
+from these tables costs). Baseline: the same values computed naively, the measure re-read for
+each period (72 reads instead of 12).
+
+    PYTHONPATH=. python -m bench indicators
+"""
+
+import asyncio
+import time
+import uuid
+from datetime import date
+from typing import Any
+
+import asyncpg
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from tests.support.histories import PARTNERS  # the tests' history generator: plausible, deterministic
+from tests.support.indicator_reference import programme_history
+
+from bench.harness import BenchContext, benchmark
+from bench.report import Reference, Row, Target
+from bench.stats import latency_summary
+from crm.db.engine import create_engine
+from crm.db.migrate import upgrade_database
+from crm.programmes.counting import counted, value_of
+from crm.programmes.definition import Indicator, Measure, Partner, Period, Programme
+from crm.programmes.indicators import indicator_values, items_of, window
+from crm.programmes.measures import MEASURES
+from crm.programmes.store import ProgrammeStore
+from crm.projector.ports import DecodedEvent
+from crm.projector.store import PostgresReadModels
+
+PROGRAMME_ID = "bench-programme"
+TARGET_MS = 500.0
+
+
+def bench_programme() -> Programme:
+    periods = [
+        Period(number=n + 1, start=date(2020 + n // 2, 1 + 6 * (n % 2), 1), end=end, report_deadline=end)
+        for n, end in enumerate(
+            date(2020 + n // 2, 6 if n % 2 == 0 else 12, 30 if n % 2 == 0 else 31) for n in range(6)
+        )
+    ]
+    specs: list[tuple[Measure, dict[str, Any]]] = [
+        (Measure.SMES_SELECTED, {}),
+        (Measure.DISTINCT_ENTERPRISES_SUPPORTED, {}),
+        (Measure.SMES_TRAINED, {}),
+        (Measure.SMES_IN_MATCHMAKING, {}),
+        (Measure.MATCHMAKING_MARKETS, {}),
+        (Measure.MEETINGS_HELD, {"mode": "in_period"}),
+        (Measure.PILOTS_OPENED, {}),
+        (Measure.PILOTS_IN_DISCUSSION, {}),
+        (Measure.AGREEMENTS, {}),
+        (Measure.AGREEMENTS, {"agreement_type": "sales"}),
+        (Measure.AGREEMENT_MARKETS, {"agreement_type": "sales"}),
+        (Measure.AGREEMENTS, {"agreement_type": "commercial_representation", "market": "CN"}),
+    ]
+    return Programme(
+        id=PROGRAMME_ID,
+        name="Benchmark programme",
+        funding_programme="F",
+        objective="O",
+        start=periods[0].start,
+        end=periods[-1].end,
+        partners=[
+            Partner(id=p, legal_name=p, short_name=p, country="EE", role="lead" if i == 0 else "partner")
+            for i, p in enumerate(PARTNERS)
+        ],
+        periods=periods,
+        indicators=[
+            Indicator(code=f"I-{n}", name=measure.value, unit="u", measure=measure, target=100, **extra)
+            for n, (measure, extra) in enumerate(specs, start=1)
+        ],
+    )
+
+
+async def naive_values(connection: Any, programme: Programme) -> None:
+    for indicator in programme.indicators:
+        for period in programme.periods:
+            items = await items_of(connection, programme.id, indicator)
+            cut = window(period, None)
+            assert cut is not None
+            value_of(counted(items, cut, indicator.mode, stock=MEASURES[indicator.measure.value].stock))
+
+
+async def bench_indicators(database_url: str, *, smes: int, requests: int) -> dict[str, Any]:
+    name = f"crm_bench_{uuid.uuid4().hex[:8]}"
+    admin_dsn = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    admin = await asyncpg.connect(admin_dsn)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    url = make_url(database_url).set(database=name).render_as_string(hide_password=False)
+    engine = create_engine(url, pool_size=1)
+    try:
+        await asyncio.to_thread(upgrade_database, url)
+        events = programme_history(seed=5, smes=smes, programmes=[PROGRAMME_ID])
+        started = time.perf_counter()
+        store = PostgresReadModels(engine)
+        for start in range(0, len(events), 5000):
+            await store.apply([DecodedEvent(e, 0, start + i) for i, e in enumerate(events[start : start + 5000])])
+        seed_seconds = time.perf_counter() - started
+        settled = await asyncpg.connect(
+            make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        )
+        try:
+            await settled.execute("VACUUM ANALYZE")  # what autovacuum does to a settled database
+        finally:
+            await settled.close()
+        programme = bench_programme()
+        await ProgrammeStore(engine).apply(programme, None)
+        async with engine.connect() as connection:
+            samples, scans, naive = [], [], []
+            for _ in range(3):  # warm-up: plans, caches
+                await indicator_values(connection, programme, 1)
+            for _ in range(requests):
+                begin = time.perf_counter()
+                await indicator_values(connection, programme, 1)
+                samples.append(time.perf_counter() - begin)
+                begin = time.perf_counter()
+                await connection.execute(text("SELECT partner_id, sme_id, event_type, occurred_at FROM sme_timeline"))
+                scans.append(time.perf_counter() - begin)
+            for _ in range(max(3, requests // 5)):
+                begin = time.perf_counter()
+                await naive_values(connection, programme)
+                naive.append(time.perf_counter() - begin)
+        return {
+            "smes": smes,
+            "events": len(events),
+            "seed_seconds": round(seed_seconds, 1),
+            "periods": len(programme.periods),
+            "indicators": len(programme.indicators),
+            "indicators_ms": latency_summary(samples),
+            "timeline_scan_ms": latency_summary(scans),
+            "naive_ms": latency_summary(naive),
+        }
+    finally:
+        await engine.dispose()
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@benchmark("indicators")
+async def indicators(context: BenchContext) -> list[Row]:
+    assert context.settings.database_url
+    smes, requests = context.scale(1_000, 10_000), context.scale(5, 20)
+    results = await bench_indicators(context.settings.database_url, smes=smes, requests=requests)
+    context.details["indicators"] = results
+    figures = results["indicators_ms"]
+    return [
+        Row(
+            "programmes",
+            "indicators, uncached, p99",
+            figures["p99_ms"],
+            "ms",
+            ceiling=Reference("timeline scan p99", results["timeline_scan_ms"]["p99_ms"]),
+            baseline=Reference("naive: a read per period, p50", results["naive_ms"]["p50_ms"]),
+            targets=(Target(TARGET_MS, at_least=False),),
+            note=f"p50 {figures['p50_ms']:.0f} ms; {results['smes']:,} SMEs, {results['events']:,} events, "
+            f"{results['indicators']} indicators x {results['periods']} periods",
+        )
+    ]
