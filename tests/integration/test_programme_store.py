@@ -3,7 +3,6 @@
 import asyncio
 import json
 import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,10 +11,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm.db.engine import create_engine
-from crm.infra.services import service_environment
 from crm.programmes.loading import load_programme
 from crm.programmes.store import ProgrammeStore
 from crm.settings import Settings
+from tests.support.cli import run_crm
 
 pytestmark = pytest.mark.infra
 
@@ -30,13 +29,7 @@ async def engine(isolated: Settings) -> AsyncIterator[AsyncEngine]:
 
 
 def crm(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "crm.cli", "programme", *args],
-        env=service_environment(settings, COLUMNS="200"),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_crm(settings, "programme", *args)
 
 
 async def stored_versions(engine: AsyncEngine) -> list[int]:

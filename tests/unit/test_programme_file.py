@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from crm.programmes.definition import Measure
+from crm.programmes.definition import FILTERED, Measure
 from crm.programmes.loading import ProgrammeFileError, key_lines, load_programme, parse_programme
+from crm.programmes.measures import MEASURES
 
 SHIPPED = Path(__file__).resolve().parents[2] / "scenario" / "4smartgrowth" / "programme.toml"
 
@@ -142,3 +143,8 @@ def test_key_lines_follow_tables_arrays_of_tables_and_dotted_keys() -> None:
     assert lines[("arr", 1, "k")] == 7
     assert lines[("arr", 1, "list")] == 8
     assert len(lines) == 9  # a, t, t.x.y, arr, arr[0], arr[0].k, arr[1], arr[1].k, arr[1].list: none inside the list
+
+
+def test_every_measure_of_the_catalogue_has_its_query_and_no_query_is_without_a_measure() -> None:
+    assert {measure.value for measure in Measure} == set(MEASURES)
+    assert {Measure.AGREEMENTS, Measure.AGREEMENT_MARKETS} == FILTERED

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validat
 
 from crm.contract.events import AgreementType
 from crm.contract.fields import CountryCode, PartnerId, ProgrammeId, ShortText
+from crm.programmes.measures import MEASURES
 
 Code = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", min_length=1, max_length=32)]
 Amount = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=2)]
@@ -35,8 +36,8 @@ class Measure(StrEnum):
     AGREEMENT_MARKETS = "agreement_markets"
 
 
-FILTERED = {Measure.AGREEMENTS, Measure.AGREEMENT_MARKETS}
-"""The measures that take `agreement_type` and `market`."""
+FILTERED = {Measure(name) for name, query in MEASURES.items() if query.filters}
+"""The measures that take `agreement_type` and `market` (their queries say so)."""
 
 
 class _Strict(BaseModel):

@@ -74,7 +74,9 @@ _PARAMETERS = (":programme", ":agreement_type", ":market")
 
 
 @dataclass(frozen=True, slots=True)
-class Measure:
+class MeasureQuery:
+    """How one measure of the catalogue (`crm.programmes.definition.Measure`) is read."""
+
     name: str
     kind: Kind
     sql: str
@@ -84,13 +86,13 @@ class Measure:
     filters: frozenset[str] = frozenset()
 
 
-def _measure(name: str, kind: Kind, sql: str, *, stock: bool = False, filters: Sequence[str] = ()) -> Measure:
+def _measure(name: str, kind: Kind, sql: str, *, stock: bool = False, filters: Sequence[str] = ()) -> MeasureQuery:
     for number, parameter in enumerate(_PARAMETERS, start=1):
         sql = sql.replace(parameter, f"${number}")
-    return Measure(name, kind, sql, stock, frozenset(filters))
+    return MeasureQuery(name, kind, sql, stock, frozenset(filters))
 
 
-MEASURES: dict[str, Measure] = {
+MEASURES: dict[str, MeasureQuery] = {
     m.name: m
     for m in (
         _measure(

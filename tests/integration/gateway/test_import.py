@@ -2,13 +2,12 @@
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from crm.infra.services import service_environment
 from crm.settings import Settings
+from tests.support.cli import run_crm
 from tests.support.gateway import published
 
 pytestmark = pytest.mark.infra
@@ -17,12 +16,7 @@ HEADER = "event_type,occurred_at,sme_id,pilot_id,market,counterpart,note,reason\
 
 
 def crm_import(settings: Settings, path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "crm.cli", "import", str(path), "--partner", "tehnopol", *extra],
-        env=service_environment(settings),
-        capture_output=True,
-        text=True,
-    )
+    return run_crm(settings, "import", str(path), "--partner", "tehnopol", *extra)
 
 
 async def test_import_validates_whole_file_then_sends_and_rerunning_adds_nothing(

@@ -3,7 +3,6 @@ sunset, and the per-partner count of old-version events (`crm status`), on Kafka
 
 import json
 import subprocess
-import sys
 from datetime import UTC, date, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -12,9 +11,9 @@ import pytest
 
 from crm.contract.lifecycle import SUPERSEDED_ON
 from crm.gateway.version_usage import read_version_usage
-from crm.infra.services import service_environment
 from crm.settings import Settings
 from tests.integration.gateway.test_import import HEADER, crm_import
+from tests.support.cli import run_crm
 from tests.support.events import envelope
 from tests.support.gateway import published, running_gateway
 
@@ -24,13 +23,7 @@ TODAY = datetime.now(UTC).date()
 
 
 def crm_status(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "crm.cli", "status", *args],
-        env=service_environment(settings, COLUMNS="200"),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_crm(settings, "status", *args)
 
 
 def v2(event_type: str, **overrides: object) -> dict[str, object]:
