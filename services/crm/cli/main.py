@@ -38,7 +38,18 @@ def friendly_errors(command: Callable[P, R]) -> Callable[P, R]:
 
 def register_commands() -> None:
     """Import the modules that add sub-commands to `app` (kept out of import time)."""
-    from crm.cli import alerts, commands, gateway, imports, programmes, projections, query, sql, tokens  # noqa: F401
+    from crm.cli import (  # noqa: F401
+        alerts,
+        commands,
+        gateway,
+        imports,
+        programmes,
+        projections,
+        query,
+        reports,
+        sql,
+        tokens,
+    )
 
 
 def main() -> None:

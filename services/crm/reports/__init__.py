@@ -1,0 +1,1 @@
+"""Funder reports: a period's report computed from the read models, frozen, restated, exported."""

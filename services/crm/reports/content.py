@@ -1,0 +1,218 @@
+"""What a period's report holds, computed from the read models (docs/reports.md, "Contents").
+
+Per indicator: its target, the period's milestone, what was previously reported (the cumulative
+figure of the newest submitted report of an earlier period), this period's value (what began
+counting in it) and the cumulative value at its end, programme-wide and per partner. Then the
+agreements signed in the period, the pilots in discussion at its end (stalled or not), and the
+companies several partners share.
+
+`report_content` returns the document and its *basis*: per indicator the things it counted
+(partner, key, SME, subject, the event that made it count), which a restatement compares with
+what counts today.
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from crm.contract.events import rfc3339
+from crm.programmes.counting import Item, Window, counted, value_of
+from crm.programmes.definition import Indicator, Period, Programme
+from crm.programmes.indicators import items_of
+from crm.programmes.measures import MEASURES, measure_items
+
+FIGURES = ("this_period", "cumulative")
+"""The two values of an indicator a report holds (and a restatement may change)."""
+
+Basis = dict[str, dict[str, list[list[str]]]]
+"""Per indicator code and figure, the counted things as [partner_id, key, sme_id, subject, event_id]."""
+
+
+@dataclass(frozen=True, slots=True)
+class Content:
+    document: dict[str, Any]
+    basis: Basis
+
+
+def period_window(period: Period) -> Window:
+    """The period from its first instant to its last, in event time (UTC)."""
+    start = datetime.combine(period.start, time(), tzinfo=UTC)
+    end = datetime.combine(period.end + timedelta(days=1), time(), tzinfo=UTC) - timedelta(microseconds=1)
+    return Window(start, end)
+
+
+def figures_of(indicator: Indicator, items: list[Item], window: Window) -> dict[str, list[Item]]:
+    """The items behind each figure: this period's (began counting in it) and the cumulative one.
+    A stock (pilots in discussion) is what counts at the period's end, for both."""
+    stock = MEASURES[indicator.measure.value].stock
+    return {
+        "this_period": counted(items, window, "in_period", stock=stock),
+        "cumulative": counted(items, window, "cumulative", stock=stock),
+    }
+
+
+def number(value: Any) -> int | float | None:
+    """A target as JSON: 30, not 30.00."""
+    if value is None:
+        return None
+    return int(value) if value == int(value) else float(value)
+
+
+_AGREEMENTS_SIGNED = """
+SELECT a.partner_id, a.sme_id, a.agreement_id, a.agreement_type, a.market, a.counterpart,
+       GREATEST(a.signed_at, s.selected_at) AS counts_from, a.signed_at, a.version_key_event_id AS event_id
+FROM agreements a JOIN smes s USING (partner_id, sme_id)
+WHERE s.programme_id = $1 AND s.selected_at IS NOT NULL
+  AND GREATEST(a.signed_at, s.selected_at) BETWEEN $2 AND $3
+ORDER BY a.partner_id, a.signed_at, a.sme_id, a.agreement_id
+"""
+
+_PILOTS_AT_END = """
+SELECT p.partner_id, p.sme_id, p.pilot_id, p.market, p.counterpart, p.title, p.opened_at,
+       p.opened_key_event_id AS event_id,
+       EXISTS (
+           SELECT 1 FROM alerts st
+           WHERE st.partner_id = p.partner_id AND st.pilot_id = p.pilot_id
+             AND st.fired_at <= $2 AND (st.resolved_at IS NULL OR st.resolved_at > $2)
+       ) AS stalled
+FROM pilots p JOIN smes s USING (partner_id, sme_id)
+WHERE s.programme_id = $1 AND s.selected_at IS NOT NULL AND p.opened_at IS NOT NULL
+  AND GREATEST(p.opened_at, s.selected_at) <= $2 AND (p.closed_at IS NULL OR p.closed_at > $2)
+ORDER BY p.partner_id, p.sme_id, p.pilot_id
+"""
+
+
+async def _fetch(connection: AsyncConnection, sql: str, *arguments: object) -> list[Any]:
+    raw = await connection.get_raw_connection()
+    driver: Any = raw.driver_connection
+    return list(await driver.fetch(sql, *arguments))
+
+
+def _instant(value: datetime | None) -> str | None:
+    return None if value is None else rfc3339(value)
+
+
+async def report_content(
+    connection: AsyncConnection,
+    programme: Programme,
+    version: int,
+    period: Period,
+    previous: dict[str, Any] | None,
+) -> Content:
+    """The report of `period` as the read models on `connection` hold it now. `previous` is the
+    document of the newest submitted report of an earlier period (its cumulative figures are this
+    report's "previously reported"), or None."""
+    window = period_window(period)
+    partners = [p.id for p in programme.partners]
+    earlier = {i["code"]: i for i in (previous or {}).get("indicators", [])}
+    indicators: list[dict[str, Any]] = []
+    basis: Basis = {}
+    for indicator in programme.indicators:
+        items = await items_of(connection, programme.id, indicator)
+        figures = figures_of(indicator, items, window)
+        values = {figure: value_of(found, partners) for figure, found in figures.items()}
+        before = earlier.get(indicator.code)
+        by_partner = {
+            partner: {
+                "target": number(indicator.partner_targets.get(partner)),
+                "previously_reported": None
+                if before is None
+                else before["by_partner"].get(partner, {}).get("cumulative"),
+                "this_period": values["this_period"].by_partner[partner],
+                "cumulative": values["cumulative"].by_partner[partner],
+            }
+            for partner in partners
+        }
+        indicators.append(
+            {
+                "code": indicator.code,
+                "name": indicator.name,
+                "unit": indicator.unit,
+                "measure": indicator.measure.value,
+                "agreement_type": indicator.agreement_type,
+                "market": indicator.market,
+                "mode": indicator.mode,
+                "target": number(indicator.target),
+                "milestone": number(indicator.milestones.get(period.number)),
+                "previously_reported": None if before is None else before["cumulative"],
+                "this_period": values["this_period"].total,
+                "cumulative": values["cumulative"].total,
+                "by_partner": by_partner,
+            }
+        )
+        basis[indicator.code] = {
+            figure: sorted([i.partner_id, i.key, i.sme_id, i.subject, str(i.event_id)] for i in found)
+            for figure, found in figures.items()
+        }
+    agreements = await _fetch(connection, _AGREEMENTS_SIGNED, programme.id, window.start, window.end)
+    pilots = await _fetch(connection, _PILOTS_AT_END, programme.id, window.end)
+    document = {
+        "programme": {
+            "id": programme.id,
+            "name": programme.name,
+            "funding_programme": programme.funding_programme,
+            "objective": programme.objective,
+            "version": version,
+        },
+        "period": {
+            "number": period.number,
+            "start": period.start.isoformat(),
+            "end": period.end.isoformat(),
+            "report_deadline": period.report_deadline.isoformat(),
+        },
+        "partners": [
+            {"id": p.id, "legal_name": p.legal_name, "short_name": p.short_name, "country": p.country, "role": p.role}
+            for p in programme.partners
+        ],
+        "indicators": indicators,
+        "agreements_signed": [
+            {
+                "partner_id": r["partner_id"],
+                "sme_id": r["sme_id"],
+                "agreement_id": r["agreement_id"],
+                "agreement_type": r["agreement_type"],
+                "market": r["market"],
+                "counterpart": r["counterpart"],
+                "signed_at": _instant(r["signed_at"]),
+                "event_id": str(r["event_id"]),
+            }
+            for r in agreements
+        ],
+        "pilots_in_discussion": [
+            {
+                "partner_id": r["partner_id"],
+                "sme_id": r["sme_id"],
+                "pilot_id": r["pilot_id"],
+                "market": r["market"],
+                "counterpart": r["counterpart"],
+                "title": r["title"],
+                "opened_at": _instant(r["opened_at"]),
+                "stalled": r["stalled"],
+                "event_id": str(r["event_id"]),
+            }
+            for r in pilots
+        ],
+        "shared_companies": await shared_companies(connection, programme, window),
+    }
+    return Content(document, basis)
+
+
+async def shared_companies(connection: AsyncConnection, programme: Programme, window: Window) -> list[dict[str, Any]]:
+    """The enterprises (country:business_id) more than one SME of the programme stands for, selected
+    by the window's end: each counts once in "distinct enterprises supported"."""
+    items = await measure_items(connection, programme.id, "distinct_enterprises_supported")
+    by_key: dict[str, list[Item]] = {}
+    for item in counted(items, window, "cumulative"):
+        if ":" in item.key:  # an SME without a business id counts by its own id
+            by_key.setdefault(item.key, []).append(item)
+    return [
+        {
+            "company": key,
+            "partners": sorted({i.partner_id for i in found}),
+            "smes": sorted([i.partner_id, i.sme_id] for i in found),
+        }
+        for key, found in sorted(by_key.items())
+        if len(found) > 1
+    ]
