@@ -164,21 +164,27 @@ def report_restatements_command(
 def report_export(
     programme: str = PROGRAMME,
     period: int = PERIOD,
-    output_format: str = typer.Option("json", "--format", "-f", help="json"),
+    output_format: str = typer.Option("json", "--format", "-f", help="One of: json (see docs/reports.md)."),
     output: Path = typer.Option(..., "--output", "-o", help="The file to write."),
     partner: str | None = typer.Option(None, "--partner", help="One partner's slice only."),
 ) -> None:
     """Write the report (the submitted revision, else today's draft) to a file."""
-    from crm.reports.reading import report_body
+    import orjson
 
-    if output_format != "json":
-        typer.secho(f"error: unknown format {output_format!r}; one of: json", err=True, fg=typer.colors.RED)
+    from crm.reports.exports import FORMATS, export
+    from crm.reports.reading import report_body, report_series
+
+    if output_format not in FORMATS:
+        known = ", ".join(FORMATS)
+        typer.secho(f"error: unknown format {output_format!r}; one of: {known}", err=True, fg=typer.colors.RED)
         raise typer.Exit(2)
 
-    async def body(engine: AsyncEngine) -> bytes:
+    async def render(engine: AsyncEngine) -> bytes:
         async with engine.connect() as connection:
-            return (await report_body(connection, programme, period, partner_id=partner)).body
+            found = await report_body(connection, programme, period, partner_id=partner)
+            series = await report_series(connection, programme, period, partner_id=partner)
+            return export(output_format, orjson.loads(found.body), series)
 
-    data = _run(body)
+    data = _run(render)
     output.write_bytes(data)
     typer.echo(f"wrote {output} ({len(data):,} bytes)")

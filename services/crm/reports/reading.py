@@ -92,3 +92,26 @@ def lifecycle_json(programme_id: str, period: int, state: Lifecycle) -> dict[str
         "revision": state.latest.revision if state.latest else None,
         "steps": [step.as_json() for step in state.steps],
     }
+
+
+async def report_series(
+    connection: AsyncConnection, programme_id: str, period: int, *, partner_id: str | None = None
+) -> list[dict[str, Any]]:
+    """Each period up to `period`, for charts: its number, end, status and each indicator's
+    cumulative value and target (from its submitted revision, else today's draft)."""
+    stored = await _programme(connection, programme_id, period)
+    series = []
+    for earlier in (p for p in stored.programme.periods if p.number <= period):
+        found = orjson.loads((await report_body(connection, programme_id, earlier.number, partner_id=partner_id)).body)
+        series.append(
+            {
+                "period": earlier.number,
+                "end": earlier.end.isoformat(),
+                "status": found["report"]["status"],
+                "indicators": {
+                    i["code"]: {"cumulative": i["cumulative"], "target": i["target"], "milestone": i["milestone"]}
+                    for i in found["indicators"]
+                },
+            }
+        )
+    return series

@@ -1,0 +1,33 @@
+"""A report in the formats a funder accepts (docs/reports.md, "Exports").
+
+`export(format, document, series)` renders one report document (a frozen revision's, or a
+draft; a partner's slice or the whole) and, for the charts, the `series` of every period up to
+it (`crm.reports.reading.report_series`). Pure and deterministic: the same document gives the
+same bytes, so a frozen report's exports never change either.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from crm.reports.store import encode
+
+
+@dataclass(frozen=True, slots=True)
+class Format:
+    name: str
+    media_type: str
+    suffix: str
+    render: Callable[[dict[str, Any], list[dict[str, Any]]], bytes]
+
+
+def _json(document: dict[str, Any], series: list[dict[str, Any]]) -> bytes:
+    del series  # the document alone: for a frozen report, its stored bytes
+    return encode(document)
+
+
+FORMATS: dict[str, Format] = {f.name: f for f in (Format("json", "application/json", "json", _json),)}
+
+
+def export(format_name: str, document: dict[str, Any], series: list[dict[str, Any]]) -> bytes:
+    return FORMATS[format_name].render(document, series)
