@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crm.auth.tokens import TokenStore, TokenStoreUnavailable
 from crm.db.failures import DATABASE_ERRORS, connection_lost, unstorable_reason
-from crm.query.api.routes import alert_controls, dashboard, me, partners, programme, programmes
+from crm.query.api.routes import alert_controls, dashboard, me, partners, programme, programmes, reports
 from crm.query.api.routes import status as status_routes
 from crm.query.deps import freshness_partner, verified_principal
 from crm.query.figures_cache import FiguresCache
@@ -101,6 +101,7 @@ def create_app(settings: Settings, engine: AsyncEngine, token_store: TokenStore,
     for router in (
         programme.router,
         programmes.router,
+        reports.router,
         partners.router,
         alert_controls.router,
         me.router,

@@ -222,6 +222,11 @@ class ReportStore:
         """Record that the submitted report is re-opened: a draft again until the next freeze."""
         async with self._engine.begin() as connection:
             await connection.execute(text(_LOCK), {"programme": programme_id, "period": period})
+            stored = await stored_programme(connection, programme_id)
+            if stored is None:
+                raise UnknownReport(f"no programme {programme_id} is defined (crm programme apply)")
+            if stored.programme.period(period) is None:
+                raise UnknownReport(f"programme {programme_id} has no period {period}")
             steps = await _steps(connection, programme_id, period)
             if status_of(steps) != "submitted":
                 raise ReportRefused(

@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, table
 
 from crm.contract.decoding import decode_event
 from crm.contract.events import DomainEvent
@@ -28,6 +28,7 @@ from crm.programmes.loading import parse_programme
 from crm.programmes.store import ProgrammeStore
 from crm.query.bootstrap import build_query_app
 from crm.query.pagination import encode_cursor
+from crm.reports.store import ReportStore
 from crm.settings import Settings
 from tests.support.events import envelope
 from tests.support.query import QueryApi, load_into_read_models, running_query_api, stall_alerts
@@ -48,6 +49,7 @@ PATH_VALUES = {
     "alert_id": {OWN: "00000000-0000-4000-8000-000000000000", OTHER: "00000000-0000-4000-8000-000000000000"},
     "programme_id": {OWN: "default", OTHER: "default"},  # both partners are in it (PROGRAMME below)
     "code": {OWN: "OUT-1", OTHER: "OUT-1"},
+    "period": {OWN: "1", OTHER: "1"},
 }
 # The programme both partners' (version-1) events belong to, with an indicator per kind of thing.
 PROGRAMME = """
@@ -85,6 +87,11 @@ PARTNER_WRITES = {
     ("PUT", "/v1/partners/{partner_id}/pilots/{pilot_id}/snooze"),
     ("POST", "/v1/partners/{partner_id}/alerts/{alert_id}/acknowledge"),
 }
+# A programme's report steps (reports.py): for analysts and the lead partner (sisp) only.
+STEWARD_WRITES = {
+    ("POST", "/v1/programmes/{programme_id}/reports/{period}/freeze"),
+    ("POST", "/v1/programmes/{programme_id}/reports/{period}/reopen"),
+}
 WRITE_BODIES = {"PUT": {"until": "2030-01-01T00:00:00Z"}}
 ANALYSTS_ONLY = {"/v1/programme/kpis"}  # programme-wide: every partner's figures
 OUTPUTS: list[dict[str, Any]] = [{}, {"params": {"format": "csv"}}, {"headers": {"Accept": "text/csv"}}]
@@ -114,6 +121,8 @@ TABLES = [
     alert_outbox,
     partner_webhooks,
     pilot_snoozes,
+    table("reports"),
+    table("report_steps"),
 ]
 
 
@@ -187,6 +196,7 @@ async def seed_two_partners(settings: Settings) -> None:
     engine = create_engine(settings.database_url, pool_size=1)
     try:
         await ProgrammeStore(engine).apply(parse_programme(PROGRAMME, Path("programme.toml")), None)
+        await ReportStore(engine).freeze("default", 1, "sisp")  # a frozen report with restatements to read
     finally:
         await engine.dispose()
 
@@ -222,6 +232,9 @@ async def test_a_partner_token_never_reads_another_partners_data_on_any_route(is
                 if (method, route.path) in PARTNER_WRITES:  # only the path's own partner may write
                     await _refused_write(api, method, route)
                     continue
+                if (method, route.path) in STEWARD_WRITES:  # not a partner other than the lead
+                    await _refused_steward_write(api, method, route)
+                    continue
                 response = await api.client.request(method, path_for(route, OWN), headers=api.auth(api.partner_token))
                 assert response.status_code == 405, (method, route.path, response.status_code)
             if "GET" not in route.methods:
@@ -255,6 +268,16 @@ async def _refused_write(api: QueryApi, method: str, route: ServedRoute) -> None
     for path, headers, expected in callers:
         response = await api.client.request(method, path, json=body, headers=headers)
         assert response.status_code == expected, (method, path, response.status_code, response.text[:300])
+        assert response.json()["detail"] and leaked(response) == []
+    assert await _row_counts(api.settings) == before, f"a refused {method} {route.path} changed the database"
+
+
+async def _refused_steward_write(api: QueryApi, method: str, route: ServedRoute) -> None:
+    """A partner other than the programme's lead gets 403, no token 401; neither changes a row."""
+    before = await _row_counts(api.settings)
+    for headers, expected in ((api.auth(api.partner_token), 403), ({}, 401)):
+        response = await api.client.request(method, path_for(route, OWN), headers=headers)
+        assert response.status_code == expected, (method, route.path, response.status_code, response.text[:300])
         assert response.json()["detail"] and leaked(response) == []
     assert await _row_counts(api.settings) == before, f"a refused {method} {route.path} changed the database"
 
@@ -319,8 +342,9 @@ async def test_injection_strings_in_every_parameter_of_every_endpoint_are_harmle
         assert before["smes"] and before["alerts"] and before["api_tokens"]
         for template, method, parameter in parameters:
             writes = method.upper() != "GET"  # a partner write: attacked with that partner's token
+            steward = (method.upper(), template) in STEWARD_WRITES  # a report step: with an analyst's
             for attack in INJECTIONS:
-                token = api.partner_token if writes else api.analyst_token
+                token = api.partner_token if writes and not steward else api.analyst_token
                 path, params, headers = _fill(template), {}, dict(api.auth(token))
                 if parameter["in"] == "path":
                     path = template.replace(f"{{{parameter['name']}}}", quote(attack, safe=""))
@@ -338,6 +362,8 @@ async def test_injection_strings_in_every_parameter_of_every_endpoint_are_harmle
                 allowed = (
                     (200, 400, 404, 422, 403) if writes and parameter["name"] == "partner_id" else (200, 400, 404, 422)
                 )
+                if steward:  # the seed's report is submitted: a valid path gets a refusal (409)
+                    allowed = (400, 404, 409, 422)
                 assert response.status_code in allowed, (*where, response.status_code, response.text[:300])
                 if response.status_code == 200 and writes:  # stored, as the plain string it was
                     assert response.json()[parameter["name"]] == attack, where
