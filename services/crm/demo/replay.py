@@ -6,7 +6,8 @@ same bytes, hence the same event id, after the server's Retry-After.
 """
 
 import asyncio
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import httpx
@@ -28,6 +29,8 @@ class ReplayReport:
     accepted: int = 0
     retried: int = 0
     refused: list[Refusal] = field(default_factory=list)
+    accepted_ids: set[str] = field(default_factory=set)
+    """The distinct event ids the gateway accepted: what the projector must have applied."""
 
 
 async def replay_scenario(
@@ -37,13 +40,17 @@ async def replay_scenario(
     *,
     on_sent: Callable[[], None] = lambda: None,
     max_attempts: int = 20,
+    lines: Mapping[str, Sequence[tuple[int, bytes]]] | None = None,
+    report: ReplayReport | None = None,
 ) -> ReplayReport:
-    report = ReplayReport()
+    """Send every feed (or only `lines`, per partner), adding to `report` when given."""
+    report = report if report is not None else ReplayReport()
+    chosen = lines if lines is not None else {p: feed.numbered() for p, feed in scenario.feeds.items()}
     async with httpx.AsyncClient(base_url=gateway_url, timeout=30.0) as client:
 
         async def send_feed(partner_id: str) -> None:
             headers = {"Authorization": f"Bearer {tokens[partner_id]}", "Content-Type": "application/json"}
-            for line_number, raw in scenario.feeds[partner_id].numbered():
+            for line_number, raw in chosen.get(partner_id, ()):
                 for _attempt in range(max_attempts):
                     response = await client.post("/v1/events", content=raw, headers=headers)
                     if response.status_code != 503:
@@ -53,6 +60,7 @@ async def replay_scenario(
                 report.sent += 1
                 if response.status_code == 202:
                     report.accepted += int(response.json()["accepted"])
+                    report.accepted_ids.add(f"{partner_id}:{json.loads(raw)['event_id']}")
                 else:
                     body = (
                         response.json()
@@ -63,6 +71,6 @@ async def replay_scenario(
                     report.refused.append(Refusal(partner_id, line_number, response.status_code, problems))
                 on_sent()
 
-        await asyncio.gather(*(send_feed(partner_id) for partner_id in scenario.feeds))
+        await asyncio.gather(*(send_feed(partner_id) for partner_id in chosen))
     report.refused.sort(key=lambda refusal: (refusal.partner_id, refusal.line))
     return report

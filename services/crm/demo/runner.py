@@ -4,6 +4,11 @@ Starts Kafka, PostgreSQL and every service as separate processes (fresh state un
 `.crm/demo/`), creates one token per partner, sends each partner's feed through the HTTP gateway,
 waits until the read models are current, then sets the alerts clock to the end of the programme
 and prints the funder's report beside the expected figures. Exit code 0 only if all match.
+
+The programme's definition (`scenario/<name>/programme.toml`) is applied first, and the feeds are
+sent in stretches cut at the report deadlines (`crm.demo.periods`): after each, the lead partner
+freezes the period's report, so the late events arrive after their period was frozen and show as
+restatements. The reports (JSON, HTML, XLSX) and their restatements end up in `.crm/demo/reports/`.
 """
 
 import asyncio
@@ -24,18 +29,24 @@ from crm.auth.tokens import TokenStore
 from crm.db.engine import create_engine
 from crm.db.tables import applied_events
 from crm.demo.checks import FigureCheck, check_funnels, check_kpis, check_refusals
+from crm.demo.periods import stretches
 from crm.demo.replay import ReplayReport, replay_scenario
 from crm.demo.report import print_report
+from crm.demo.reports import DemoReports, check_reports, collect, freeze_period, print_reports, write
 from crm.demo.scenario import Scenario, default_scenario_path, load_scenario
 from crm.infra.processes import free_port
 from crm.logs import configure_logging
 from crm.pipeline import RunningPipeline, running_pipeline, wait_for_http_services
+from crm.programmes.definition import Programme
+from crm.programmes.loading import load_programme
+from crm.programmes.store import ProgrammeStore
 from crm.settings import Settings
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
 SERVICES = ("projector", "alerts", "gateway", "query")
+PROGRAMME_ID = "4smartgrowth"
 
 
 @dataclass
@@ -46,6 +57,8 @@ class DemoResult:
     stalled: list[dict[str, Any]]
     checks: list[FigureCheck]
     logs: Path
+    reports: DemoReports
+    reports_dir: Path
 
 
 def demo_settings(settings: Settings) -> Settings:
@@ -59,6 +72,8 @@ def demo_settings(settings: Settings) -> Settings:
         "query_port": free_port(settings.bind_host),
         "alerts_clock": "file",
         "alerts_clock_file": (state_dir / "alerts-clock").resolve(),
+        # The replay's version-1 lines name no programme: they are the scenario's (programme.toml).
+        "default_programme": PROGRAMME_ID,
     }
     if settings.kafka_bootstrap:  # an external cluster: keep this run's events to itself
         updates |= {
@@ -79,6 +94,7 @@ def run_demo(settings: Settings, *, timeout: float = 180.0) -> int:
     console.rule(f"SmartGrowth CRM demo: the {scenario.name} programme, replayed")
     result = replay_programme(settings, scenario, console, timeout=timeout)
     print_report(console, scenario, result.replay, result.kpis, result.funnels, result.stalled, result.checks)
+    print_reports(console, result.reports, result.reports_dir)
     failed = [check for check in result.checks if not check.matches]
     if failed:
         console.print(f"[bold red]{len(failed)} figure(s) do not match.[/bold red] Logs: {result.logs}")
@@ -107,14 +123,36 @@ def _run(console: Console, scenario: Scenario, pipeline: RunningPipeline, timeou
     wait_for_http_services(pipeline)
     tokens, analyst = asyncio.run(_create_tokens(live, list(scenario.feeds)))
     console.print(f"Created {len(tokens)} partner tokens and one analyst token.")
+    programme = asyncio.run(_apply_programme(live, scenario.path / "programme.toml"))
+    console.print(f"Applied the programme {programme.id}: {len(programme.periods)} periods, "
+                  f"{len(programme.indicators)} indicators, lead partner {programme.lead}.")  # fmt: skip
+    reports = DemoReports(programme)
+    by_deadline = {p.report_deadline: p.number for p in programme.periods}
 
     total_lines = sum(len(feed.lines) for feed in scenario.feeds.values())
+    replay = ReplayReport()
     with Progress(
         TextColumn("Sending partner feeds through the gateway"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         console=console,
     ) as progress:  # fmt: skip
         task = progress.add_task("send", total=total_lines)
-        replay = asyncio.run(replay_scenario(scenario, gateway_url, tokens, on_sent=lambda: progress.advance(task)))
+        for stretch in stretches(scenario, list(by_deadline)):
+            asyncio.run(
+                replay_scenario(
+                    scenario, gateway_url, tokens, on_sent=lambda: progress.advance(task), lines=stretch.lines,
+                    report=replay,
+                )
+            )  # fmt: skip
+            if stretch.deadline is None:
+                continue
+            wanted = len(replay.accepted_ids)
+            asyncio.run(_wait_for(lambda: _applied_count(live), lambda n: n >= wanted, timeout))  # noqa: B023
+            period = by_deadline[stretch.deadline]
+            reports.frozen[period] = asyncio.run(freeze_period(query_url, tokens[programme.lead], programme.id, period))
+            progress.console.print(
+                f"Period {period} frozen at its deadline {stretch.deadline} by {programme.lead} "
+                f"({wanted} events applied by then)"
+            )
     distinct = int(scenario.expected.feed["total"]["distinct_events"])
     with console.status(f"Waiting for the projector to apply {distinct} distinct events..."):
         applied = asyncio.run(_wait_for(lambda: _applied_count(live), lambda n: n >= distinct, timeout))
@@ -153,7 +191,22 @@ def _run(console: Console, scenario: Scenario, pipeline: RunningPipeline, timeou
         *check_refusals(scenario, replay.refused),
         FigureCheck("projector", "distinct events applied", distinct, applied),
     ]
-    return DemoResult(replay, kpis, funnels, stalled, checks, live.state_dir / "logs")
+    reports_dir = live.state_dir / "reports"
+    with console.status("Reading the frozen reports back, their restatements and exports..."):
+        asyncio.run(collect(query_url, analyst, reports))
+    write(reports, reports_dir)
+    checks += check_reports(reports, scenario.expected.kpis)
+    return DemoResult(replay, kpis, funnels, stalled, checks, live.state_dir / "logs", reports, reports_dir)
+
+
+async def _apply_programme(settings: Settings, path: Path) -> Programme:
+    programme = load_programme(path)
+    engine = create_engine(settings.database_url, pool_size=1)
+    try:
+        await ProgrammeStore(engine).apply(programme, "demo")
+    finally:
+        await engine.dispose()
+    return programme
 
 
 async def _create_tokens(settings: Settings, partners: list[str]) -> tuple[dict[str, str], str]:
