@@ -31,3 +31,9 @@ def test_the_replayed_programme_shows_the_seed_figures_through_the_query_api(iso
     assert [(r.partner_id, r.line) for r in result.replay.refused] == sorted(
         (i.partner_id, i.line) for i in scenario.expected.invalid
     )
+    # Each period's report frozen at its deadline; the late events restate, never change, them.
+    assert sorted(result.reports.frozen) == [1, 2, 3, 4, 5, 6]
+    assert len([c for c in result.checks if c.scope == "reports"]) >= 6 + 4  # unchanged x6, the seed's 4
+    restated = [change for changes in result.reports.restatements.values() for change in changes]
+    assert restated and all(change["events"] for change in restated)
+    assert (result.reports_dir / "4smartgrowth-period-6.json").read_bytes() == result.reports.frozen[6]
