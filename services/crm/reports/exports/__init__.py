@@ -4,10 +4,14 @@
 draft; a partner's slice or the whole) and, for the charts, the `series` of every period up to
 it (`crm.reports.reading.report_series`). Pure and deterministic: the same document gives the
 same bytes, so a frozen report's exports never change either.
+
+Formats: json (the canonical document) and csv (every section, blank-line separated).
+The tables they show are `crm.reports.exports.sections`.
 """
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib import import_module
 from typing import Any
 
 from crm.reports.store import encode
@@ -26,7 +30,23 @@ def _json(document: dict[str, Any], series: list[dict[str, Any]]) -> bytes:
     return encode(document)
 
 
-FORMATS: dict[str, Format] = {f.name: f for f in (Format("json", "application/json", "json", _json),)}
+def _lazy(module: str) -> Callable[[dict[str, Any], list[dict[str, Any]]], bytes]:
+    """A renderer imported when first used: a format's library loads only for that format."""
+
+    def render(document: dict[str, Any], series: list[dict[str, Any]]) -> bytes:
+        found: Callable[[dict[str, Any], list[dict[str, Any]]], bytes] = import_module(module).render
+        return found(document, series)
+
+    return render
+
+
+FORMATS: dict[str, Format] = {
+    f.name: f
+    for f in (
+        Format("json", "application/json", "json", _json),
+        Format("csv", "text/csv; charset=utf-8", "csv", _lazy("crm.reports.exports.csv_export")),
+    )
+}
 
 
 def export(format_name: str, document: dict[str, Any], series: list[dict[str, Any]]) -> bytes:
