@@ -6,8 +6,10 @@ import copy
 import csv
 import io
 import re
+import zipfile
 from typing import Any
 
+import openpyxl
 import pytest
 
 from crm.reports.exports import FORMATS, export
@@ -180,6 +182,7 @@ SERIES = series_of(DOC)
 MEDIA_TYPES = {
     "json": "application/json",
     "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
 
 
@@ -270,4 +273,61 @@ def assert_only_tehnopol(shown: str) -> None:
 def test_a_partner_slice_shows_no_other_partner(name: str) -> None:
     own = partner_slice(DOC, "tehnopol")
     data = export(name, own, series_of(own))
+    if name == "xlsx":  # the workbook's parts, unzipped
+        with zipfile.ZipFile(io.BytesIO(data)) as package:
+            data = b"\n".join(package.read(member) for member in package.namelist())
     assert_only_tehnopol(data.decode())
+
+
+# -- XLSX -----------------------------------------------------------------------------------------
+
+
+def workbook_of(data: bytes) -> Any:
+    return openpyxl.load_workbook(io.BytesIO(data))
+
+
+def sheet_rows(sheet: Any) -> list[list[Any]]:
+    return [list(row) for row in sheet.iter_rows(values_only=True)]
+
+
+def test_the_xlsx_has_a_sheet_per_section_with_the_figures_and_a_chart_per_indicator() -> None:
+    data = export("xlsx", DOC, SERIES)
+    book = workbook_of(data)
+    assert book.sheetnames == [
+        "Summary",
+        "Partners",
+        "Indicators",
+        "By partner",
+        "Agreements",
+        "Pilots",
+        "Shared companies",
+        "Progress",
+    ]
+    assert book.properties.created.isoformat() == "2020-10-05T08:15:30"  # frozen_at, not now
+    summary = {row[0]: row[1] for row in sheet_rows(book["Summary"])[1:]}
+    assert summary["Programme"] == DOC["programme"]["name"] and summary["Revision"] == 2
+    header, *rows = sheet_rows(book["Indicators"])
+    figures = {row[0]: dict(zip(header, row, strict=True)) for row in rows}
+    assert figures["OUT-2"]["Cumulative"] == 33 and figures["OUT-2"]["Target"] == 50
+    assert figures["OUT-2"]["Milestone"] == 45 and figures["OUT-4"]["Milestone"] is None
+    assert figures["OUT-4"]["This period"] == 9
+    by_partner = sheet_rows(book["By partner"])
+    assert ("OUT-4", "Meetings held", "tehnopol", 10, 0, 5, 5) in [tuple(r) for r in by_partner]
+    agreement = book["Agreements"]["F3"]
+    assert agreement.value == HOSTILE_FORMULA and agreement.data_type == "s"  # text, never a formula
+    assert agreement.quotePrefix
+    assert book["Pilots"]["F2"].value == HOSTILE_MARKUP and book["Pilots"]["H2"].value is True
+    assert sheet_rows(book["Shared companies"])[1] == ["EE:10000356", "sisp; tehnopol", "sisp/sisp-sme-1; tehnopol/T-7"]
+    progress = sheet_rows(book["Progress"])
+    assert progress[1][:6] == ["Period", "Period end", "Status", "Cumulative", "Target", "Milestone"]
+    assert [row[3:6] for row in progress[2:5]] == [[10, 50, None], [23, 50, 20], [33, 50, 45]]
+    with zipfile.ZipFile(io.BytesIO(data)) as package:
+        charts = sorted(n for n in package.namelist() if n.startswith("xl/charts/chart"))
+        assert len(charts) == len(DOC["indicators"])
+        first = package.read(charts[0]).decode()
+        assert "Progress!$D$3:$D$5" in first and "Progress!$E$3:$E$5" in first  # cumulative and target
+
+
+def test_a_draft_workbook_is_dated_by_its_period_end() -> None:
+    book = workbook_of(export("xlsx", document(frozen=False), SERIES))
+    assert book.properties.created.isoformat() == "2020-09-30T00:00:00"

@@ -3,9 +3,11 @@
 `export(format, document, series)` renders one report document (a frozen revision's, or a
 draft; a partner's slice or the whole) and, for the charts, the `series` of every period up to
 it (`crm.reports.reading.report_series`). Pure and deterministic: the same document gives the
-same bytes, so a frozen report's exports never change either.
+same bytes, so a frozen report's exports never change either (for XLSX, made by XlsxWriter, as long as
+constraints.txt pins the same version).
 
-Formats: json (the canonical document) and csv (every section, blank-line separated).
+Formats: json (the canonical document), csv (every section, blank-line separated) and xlsx (a
+sheet per section and a chart per indicator).
 The tables they show are `crm.reports.exports.sections`.
 """
 
@@ -45,6 +47,12 @@ FORMATS: dict[str, Format] = {
     for f in (
         Format("json", "application/json", "json", _json),
         Format("csv", "text/csv; charset=utf-8", "csv", _lazy("crm.reports.exports.csv_export")),
+        Format(
+            "xlsx",
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            "xlsx",
+            _lazy("crm.reports.exports.xlsx"),
+        ),
     )
 }
 
