@@ -183,6 +183,7 @@ MEDIA_TYPES = {
     "json": "application/json",
     "csv": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "html": "text/html; charset=utf-8",
 }
 
 
@@ -331,3 +332,24 @@ def test_the_xlsx_has_a_sheet_per_section_with_the_figures_and_a_chart_per_indic
 def test_a_draft_workbook_is_dated_by_its_period_end() -> None:
     book = workbook_of(export("xlsx", document(frozen=False), SERIES))
     assert book.properties.created.isoformat() == "2020-09-30T00:00:00"
+
+
+# -- HTML -----------------------------------------------------------------------------------------
+
+
+def test_the_html_page_is_escaped_self_contained_with_an_svg_chart_per_indicator() -> None:
+    page = export("html", DOC, SERIES).decode()
+    assert page.startswith("<!DOCTYPE html>")
+    assert "<script" not in page and "<b>bold</b>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "&lt;b&gt;bold&lt;/b&gt;" in page
+    assert "Västerås Science Park AB" in page and "Viña Valparaíso" in page
+    assert not re.search(r"\b(src|href)=|<link|@import|url\(", page)  # nothing fetched
+    assert "@media print" in page
+    svgs = re.findall(r"<svg.*?</svg>", page, flags=re.S)
+    assert len(svgs) == len(DOC["indicators"])
+    out2, out4 = svgs
+    assert len(re.findall(r'class="dot"', out2)) == 3 and len(re.findall(r'class="target"', out2)) == 3 + 1
+    assert "target 50" in out2 and "milestone 45" in out2 and "milestone 20" in out2
+    assert "no target" in out4 and "target 0" not in out4  # a target of 0 is none
+    for section in ("summary", "indicators", "by_partner", "agreements", "pilots", "shared_companies", "progress"):
+        assert f'<section id="{section}">' in page

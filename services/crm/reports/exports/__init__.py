@@ -6,8 +6,8 @@ it (`crm.reports.reading.report_series`). Pure and deterministic: the same docum
 same bytes, so a frozen report's exports never change either (for XLSX, made by XlsxWriter, as long as
 constraints.txt pins the same version).
 
-Formats: json (the canonical document), csv (every section, blank-line separated) and xlsx (a
-sheet per section and a chart per indicator).
+Formats: json (the canonical document), csv (every section, blank-line separated), xlsx (a sheet
+per section and a chart per indicator) and html (a printable page with an SVG chart per indicator).
 The tables they show are `crm.reports.exports.sections`.
 """
 
@@ -53,6 +53,7 @@ FORMATS: dict[str, Format] = {
             "xlsx",
             _lazy("crm.reports.exports.xlsx"),
         ),
+        Format("html", "text/html; charset=utf-8", "html", _lazy("crm.reports.exports.html")),
     )
 }
 
