@@ -7,6 +7,7 @@ import csv
 import io
 import re
 import zipfile
+from collections.abc import Iterator
 from typing import Any
 
 import openpyxl
@@ -184,6 +185,7 @@ MEDIA_TYPES = {
     "csv": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "html": "text/html; charset=utf-8",
+    "pdf": "application/pdf",
 }
 
 
@@ -270,7 +272,7 @@ def assert_only_tehnopol(shown: str) -> None:
     assert "EE:10137319" in shown  # the companies its own SMEs share stay
 
 
-@pytest.mark.parametrize("name", sorted(FORMATS))
+@pytest.mark.parametrize("name", sorted(set(FORMATS) - {"pdf"}))
 def test_a_partner_slice_shows_no_other_partner(name: str) -> None:
     own = partner_slice(DOC, "tehnopol")
     data = export(name, own, series_of(own))
@@ -353,3 +355,56 @@ def test_the_html_page_is_escaped_self_contained_with_an_svg_chart_per_indicator
     assert "no target" in out4 and "target 0" not in out4  # a target of 0 is none
     for section in ("summary", "indicators", "by_partner", "agreements", "pilots", "shared_companies", "progress"):
         assert f'<section id="{section}">' in page
+
+
+# -- PDF ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def pdf_text(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Every text fpdf2 sets (the PDF's own streams are compressed and subset-encoded)."""
+    from fpdf import FPDF
+
+    seen: list[str] = []
+    original = FPDF.normalize_text
+
+    def spy(self: Any, text: str) -> str:
+        seen.append(text)
+        return original(self, text)
+
+    monkeypatch.setattr(FPDF, "normalize_text", spy)
+    yield seen
+
+
+def test_the_pdf_sets_every_section_in_an_embedded_unicode_font(pdf_text: list[str]) -> None:
+    data = export("pdf", DOC, SERIES)
+    assert data.startswith(b"%PDF-") and data.rstrip().endswith(b"%%EOF")
+    assert b"/CreationDate (D:20201005081530" in data
+    assert b"DejaVuSans" in data  # embedded
+    text = "\n".join(pdf_text)
+    for expected in (
+        "Västerås Science Park AB",
+        "anna.löfgren",
+        HOSTILE_FORMULA,
+        HOSTILE_MARKUP,
+        "target 50",
+        "milestone 45",
+        "Viña Valparaíso",
+        "EE:10000356",
+        "Progress by period",
+    ):
+        assert expected in text, expected
+
+
+def test_the_pdf_needs_its_font_and_says_so(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    from crm.reports.exports.pdf import FontMissing
+
+    monkeypatch.setenv("CRM_PDF_FONT_DIR", str(tmp_path))
+    with pytest.raises(FontMissing, match="fonts-dejavu-core"):
+        export("pdf", DOC, SERIES)
+
+
+def test_a_partners_pdf_shows_no_other_partner(pdf_text: list[str]) -> None:
+    own = partner_slice(DOC, "tehnopol")
+    data = export("pdf", own, series_of(own))
+    assert_only_tehnopol("\n".join(pdf_text) + data.decode("latin-1"))

@@ -176,6 +176,7 @@ def report_export(
     import orjson
 
     from crm.reports.exports import export
+    from crm.reports.exports.pdf import FontMissing
     from crm.reports.reading import report_body, report_series
 
     if output_format not in FORMATS:
@@ -191,6 +192,10 @@ def report_export(
             series = await report_series(connection, programme, period, partner_id=partner)
             return export(output_format, orjson.loads(found.body), series)
 
-    data = _run(render)
+    try:
+        data = _run(render)
+    except FontMissing as error:
+        typer.secho(f"error: {error}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(2) from None
     output.write_bytes(data)
     typer.echo(f"wrote {output} ({len(data):,} bytes)")

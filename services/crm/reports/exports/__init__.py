@@ -3,12 +3,12 @@
 `export(format, document, series)` renders one report document (a frozen revision's, or a
 draft; a partner's slice or the whole) and, for the charts, the `series` of every period up to
 it (`crm.reports.reading.report_series`). Pure and deterministic: the same document gives the
-same bytes, so a frozen report's exports never change either (for XLSX, made by XlsxWriter, as long as
-constraints.txt pins the same version).
+same bytes, so a frozen report's exports never change either (for the formats made by a
+library, XlsxWriter and fpdf2, as long as constraints.txt pins the same version).
 
 Formats: json (the canonical document), csv (every section, blank-line separated), xlsx (a sheet
-per section and a chart per indicator) and html (a printable page with an SVG chart per indicator).
-The tables they show are `crm.reports.exports.sections`.
+per section and a chart per indicator), html (a printable page with an SVG chart per indicator)
+and pdf. The tables they show are `crm.reports.exports.sections`.
 """
 
 from collections.abc import Callable
@@ -33,7 +33,7 @@ def _json(document: dict[str, Any], series: list[dict[str, Any]]) -> bytes:
 
 
 def _lazy(module: str) -> Callable[[dict[str, Any], list[dict[str, Any]]], bytes]:
-    """A renderer imported when first used: a format's library loads only for that format."""
+    """A renderer imported when first used: XlsxWriter and fpdf2 load only for their format."""
 
     def render(document: dict[str, Any], series: list[dict[str, Any]]) -> bytes:
         found: Callable[[dict[str, Any], list[dict[str, Any]]], bytes] = import_module(module).render
@@ -54,6 +54,7 @@ FORMATS: dict[str, Format] = {
             _lazy("crm.reports.exports.xlsx"),
         ),
         Format("html", "text/html; charset=utf-8", "html", _lazy("crm.reports.exports.html")),
+        Format("pdf", "application/pdf", "pdf", _lazy("crm.reports.exports.pdf")),
     )
 }
 
