@@ -5,6 +5,7 @@ shows no other partner."""
 import copy
 import csv
 import io
+import itertools
 import re
 import zipfile
 from collections.abc import Iterator
@@ -394,6 +395,26 @@ def test_the_pdf_sets_every_section_in_an_embedded_unicode_font(pdf_text: list[s
         "Progress by period",
     ):
         assert expected in text, expected
+
+
+def test_the_pdf_charts_never_overlap(monkeypatch: pytest.MonkeyPatch) -> None:
+    from crm.reports.exports import pdf
+
+    drawn: list[tuple[int, float, float, float, float]] = []
+    original = pdf._chart
+
+    def spy(canvas: Any, chart: Any, left: float, top: float, width: float, height: float) -> None:
+        assert top + height <= canvas.h - 14
+        drawn.append((canvas.page_no(), left, top, width, height))
+        original(canvas, chart, left, top, width, height)
+
+    monkeypatch.setattr(pdf, "_chart", spy)
+    many = copy.deepcopy(DOC)
+    many["indicators"] = [dict(many["indicators"][n % 2], code=f"I-{n}") for n in range(9)]
+    export("pdf", many, series_of(many))
+    assert len(drawn) == 9
+    for (page, left, top, width, height), (other, left2, top2, _, _) in itertools.combinations(drawn, 2):
+        assert page != other or abs(left2 - left) >= width or abs(top2 - top) >= height  # boxes apart
 
 
 def test_the_pdf_needs_its_font_and_says_so(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:

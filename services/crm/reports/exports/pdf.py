@@ -145,27 +145,36 @@ def _numeric(value: Cell) -> bool:
 
 
 def _widths(section: Section) -> tuple[float, ...]:
+    """Relative column widths: the longest value (up to 38 characters), never narrower than the
+    header's longest word, so headings wrap between words only."""
     return tuple(
-        float(min(38, max(6, len(header), *(len(cell_text(row[column])) for row in section.rows))))
+        float(
+            max(
+                max(len(word) for word in header.split()) + 2.5,
+                min(38, max(6, len(header), *(len(cell_text(row[column])) for row in section.rows))),
+            )
+        )
         for column, header in enumerate(section.columns)
     )
 
 
 def _charts(pdf: Any, found: list[Chart]) -> None:
-    """Two charts side by side per row, each in a box of 133 x 62 mm."""
+    """Two charts side by side per row, each in a box of 133 x 62 mm; a row that does not fit on
+    the page starts the next one."""
     width, height, gap = 133.0, 62.0, 7.0
+    top = pdf.get_y()
     for number, chart in enumerate(found):
         column = number % 2
         if column == 0:
-            if pdf.get_y() + height > pdf.h - 16:
+            if number:
+                top += height + 3
+            if top + height > pdf.h - 16:
                 pdf.add_page()
-            top = pdf.get_y()
-        else:
-            top = pdf.get_y() - height - 3
+                top = pdf.get_y()
         with pdf.local_context():  # the chart's colours and line widths stay in the chart
             _chart(pdf, chart, pdf.l_margin + column * (width + gap), top, width, height)
-        if column == 0:
-            pdf.set_y(top + height + 3)
+    if found:
+        pdf.set_y(top + height + 3)
     pdf.set_font(_FONT, "", 7.5)
 
 
