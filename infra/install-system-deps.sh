@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Checks the system tools the embedded infrastructure (and, for `make test`, the browser test) needs; installs missing ones with apt-get
+# Checks the system tools the embedded infrastructure (and, for `make test`, the browser test; for PDF
+# report exports, the DejaVu font) needs; installs missing ones with apt-get
 # when running as root on Debian/Ubuntu, otherwise says what to install. Skips what the
 # settings make unnecessary (CRM_KAFKA_BOOTSTRAP, CRM_DATABASE_URL).
 set -euo pipefail
@@ -14,6 +15,10 @@ if [ -z "${CRM_DATABASE_URL:-}" ]; then
      && [ -z "${CRM_POSTGRES_BINDIR:-}" ]; then
     missing+=(postgresql)
   fi
+fi
+# The PDF export (crm report export --format pdf) sets its text in DejaVu Sans.
+if [ -z "${CRM_PDF_FONT_DIR:-}" ] && [ ! -f /usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf ]; then
+  missing+=(fonts-dejavu-core)
 fi
 # The dashboard's browser test drives Debian's chromium (never a downloaded browser); `make test`
 # asks for it with CRM_NEED_BROWSER=1.

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm.cli.database import with_engine
 from crm.cli.main import app, friendly_errors
+from crm.reports.exports import FORMATS
 from crm.reports.store import ReportRefused, ReportStore, UnknownReport
 
 report_app = typer.Typer(help="Funder reports: freeze, re-open, show, restatements, export.", no_args_is_help=True)
@@ -164,14 +165,18 @@ def report_restatements_command(
 def report_export(
     programme: str = PROGRAMME,
     period: int = PERIOD,
-    output_format: str = typer.Option("json", "--format", "-f", help="One of: json (see docs/reports.md)."),
+    output_format: str = typer.Option(
+        "json", "--format", "-f", help=f'One of: {", ".join(FORMATS)} (see docs/reports.md, "Exports").'
+    ),
     output: Path = typer.Option(..., "--output", "-o", help="The file to write."),
     partner: str | None = typer.Option(None, "--partner", help="One partner's slice only."),
 ) -> None:
-    """Write the report (the submitted revision, else today's draft) to a file."""
+    """Write the report (the submitted revision, else today's draft) to a file. JSON is the report's
+    bytes as stored (a frozen revision's, byte for byte); the other formats render them."""
     import orjson
 
-    from crm.reports.exports import FORMATS, export
+    from crm.reports.exports import export
+    from crm.reports.exports.pdf import FontMissing
     from crm.reports.reading import report_body, report_series
 
     if output_format not in FORMATS:
@@ -182,9 +187,15 @@ def report_export(
     async def render(engine: AsyncEngine) -> bytes:
         async with engine.connect() as connection:
             found = await report_body(connection, programme, period, partner_id=partner)
+            if output_format == "json":
+                return found.body  # not re-encoded: a frozen report's stored bytes as they are
             series = await report_series(connection, programme, period, partner_id=partner)
             return export(output_format, orjson.loads(found.body), series)
 
-    data = _run(render)
+    try:
+        data = _run(render)
+    except FontMissing as error:
+        typer.secho(f"error: {error}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(2) from None
     output.write_bytes(data)
     typer.echo(f"wrote {output} ({len(data):,} bytes)")
