@@ -18,6 +18,7 @@ from crm.query.api.routes.programmes import ProgrammePath
 from crm.query.deps import Connection, CurrentPrincipal, Database
 from crm.query.rendering import json_response
 from crm.reports.exports import FORMATS, export
+from crm.reports.exports.pdf import FontMissing
 from crm.reports.reading import lifecycle_json, report_body, report_restatements, report_series
 from crm.reports.store import ReportRefused, ReportStore, UnknownReport, lifecycle
 
@@ -127,7 +128,10 @@ async def get_export(
     except UnknownReport as error:
         raise _unknown(error) from None
     chosen = FORMATS[format]
-    body = found.body if format == "json" else export(format, orjson.loads(found.body), series)
+    try:
+        body = found.body if format == "json" else export(format, orjson.loads(found.body), series)
+    except FontMissing as error:  # a PDF without its font on this server: say what to install
+        raise HTTPException(status.HTTP_501_NOT_IMPLEMENTED, str(error)) from None
     name = f"{programme_id}-period-{period}{'-' + partner if partner else ''}.{chosen.suffix}"
     return Response(
         body, media_type=chosen.media_type, headers={"Content-Disposition": f'attachment; filename="{name}"'}
