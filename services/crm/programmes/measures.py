@@ -228,17 +228,16 @@ SELECT partner_id,
        sme_id, COALESCE(country || ':' || business_id, sme_id) AS subject, event_id,
        selected_at AS counts_from, NULL::timestamptz AS counts_until
 FROM selected""",
-            # The profile's business id, looked up by the timeline's key for each SME (LIMIT: a
-            # lookup, where a join would scan the whole timeline; the key is unique).
+            # The profile's business id: its event is an SMESelected (saying so lets PostgreSQL
+            # hash those alone, not the whole timeline).
             counts=f"""
 SELECT sel.partner_id,
-       CASE WHEN profile.business_id IS NULL THEN sel.partner_id || '/' || sel.sme_id
-            ELSE sel.country || ':' || profile.business_id END AS key,
+       CASE WHEN p.payload ->> 'business_id' IS NULL THEN sel.partner_id || '/' || sel.sme_id
+            ELSE sel.country || ':' || (p.payload ->> 'business_id') END AS key,
        sel.selected_at AS counts_from, NULL::timestamptz AS counts_until
 FROM smes sel
-LEFT JOIN LATERAL (SELECT p.payload ->> 'business_id' AS business_id FROM sme_timeline p
-                    WHERE p.partner_id = sel.partner_id AND p.sme_id = sel.sme_id
-                      AND p.event_id = sel.profile_key_event_id LIMIT 1) profile ON true
+LEFT JOIN sme_timeline p ON p.partner_id = sel.partner_id AND p.sme_id = sel.sme_id
+                        AND p.event_id = sel.profile_key_event_id AND p.event_type = 'SMESelected'
 WHERE {_OF_PROGRAMME}""",
         ),
         _measure(
