@@ -1,11 +1,13 @@
 """Programme indicators: every indicator of a programme per period, uncached, on a large history.
 
-Applies a generated history (10,000 SMEs, about 100,000 events; a tenth in quick mode) through
-the projector's own store into a fresh database, stores a programme of 6 periods and 12
-indicators, then times `indicator_values` (what `GET /v1/programmes/{id}/indicators` computes):
-p50/p99 in ms. Ceiling: one plain scan of the timeline the measures read (the least any answer
-from these tables costs). Baseline: the same values computed naively, the measure re-read for
-each period (72 reads instead of 12).
+Applies a generated history (10,000 SMEs with about 10 events each: 99,562 events; a tenth in
+quick mode) through the projector's own store into a fresh database, stores a programme of 6
+periods and 12 indicators, then times `indicator_values` (what `GET /v1/programmes/{id}/indicators`
+computes), uncached: p99 and p50 in ms, each held to the issue's 500 ms. Ceiling: one plain scan,
+in PostgreSQL, of every table the values read (the timeline, smes, sme_markets, pilots,
+agreements; one statement, nothing sent back but the counts): the least reading those rows once
+costs. Baseline: the same values computed naively, every item of the measure read into Python
+again for each period (72 reads instead of 12) and cut there.
 
     PYTHONPATH=. python -m bench indicators
 """
@@ -37,6 +39,14 @@ from crm.projector.store import PostgresReadModels
 
 PROGRAMME_ID = "bench-programme"
 TARGET_MS = 500.0
+# Busier SMEs than the tests' default (up to 7 meetings and 3 pilots each, not 2 and 2): about 10
+# events per SME, the issue's 100,000 events for 10,000 SMEs; and 1 % of them, not half, under one
+# of the four ids several partners share (half would fold 5,000 SMEs into 12 rows of the tables).
+SHAPE: dict[str, Any] = {"max_meetings": 7, "max_pilots": 3, "shared_ids": 0.01}
+# Every row of the tables the values read, from the heap (columns no index holds).
+TABLE_SCANS = """SELECT (SELECT count(event_type) FROM sme_timeline), (SELECT count(selected_at) FROM smes),
+       (SELECT count(matchmaking_at) FROM sme_markets), (SELECT count(opened_at) FROM pilots),
+       (SELECT count(signed_at) FROM agreements)"""
 
 
 def bench_programme() -> Programme:
@@ -97,7 +107,7 @@ async def bench_indicators(database_url: str, *, smes: int, requests: int) -> di
     engine = create_engine(url, pool_size=1)
     try:
         await asyncio.to_thread(upgrade_database, url)
-        events = programme_history(seed=5, smes=smes, programmes=[PROGRAMME_ID])
+        events = programme_history(seed=5, smes=smes, programmes=[PROGRAMME_ID], **SHAPE)
         started = time.perf_counter()
         store = PostgresReadModels(engine)
         for start in range(0, len(events), 5000):
@@ -121,7 +131,7 @@ async def bench_indicators(database_url: str, *, smes: int, requests: int) -> di
                 await indicator_values(connection, programme, 1)
                 samples.append(time.perf_counter() - begin)
                 begin = time.perf_counter()
-                await connection.execute(text("SELECT partner_id, sme_id, event_type, occurred_at FROM sme_timeline"))
+                await connection.execute(text(TABLE_SCANS))
                 scans.append(time.perf_counter() - begin)
             for _ in range(max(3, requests // 5)):
                 begin = time.perf_counter()
@@ -134,7 +144,7 @@ async def bench_indicators(database_url: str, *, smes: int, requests: int) -> di
             "periods": len(programme.periods),
             "indicators": len(programme.indicators),
             "indicators_ms": latency_summary(samples),
-            "timeline_scan_ms": latency_summary(scans),
+            "tables_scan_ms": latency_summary(scans),
             "naive_ms": latency_summary(naive),
         }
     finally:
@@ -150,16 +160,21 @@ async def indicators(context: BenchContext) -> list[Row]:
     results = await bench_indicators(context.settings.database_url, smes=smes, requests=requests)
     context.details["indicators"] = results
     figures = results["indicators_ms"]
+    scans = results["tables_scan_ms"]
+    workload = (
+        f"{results['smes']:,} SMEs, {results['events']:,} events, "
+        f"{results['indicators']} indicators x {results['periods']} periods"
+    )
     return [
         Row(
             "programmes",
-            "indicators, uncached, p99",
-            figures["p99_ms"],
+            f"indicators, uncached, {percentile}",
+            figures[f"{percentile}_ms"],
             "ms",
-            ceiling=Reference("timeline scan p99", results["timeline_scan_ms"]["p99_ms"]),
+            ceiling=Reference(f"tables scan {percentile}", scans[f"{percentile}_ms"]),
             baseline=Reference("naive: a read per period, p50", results["naive_ms"]["p50_ms"]),
             targets=(Target(TARGET_MS, at_least=False),),
-            note=f"p50 {figures['p50_ms']:.0f} ms; {results['smes']:,} SMEs, {results['events']:,} events, "
-            f"{results['indicators']} indicators x {results['periods']} periods",
+            note=f"{workload}; {int(figures['samples'])} requests" if percentile == "p99" else workload,
         )
+        for percentile in ("p99", "p50")
     ]

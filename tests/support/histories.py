@@ -19,10 +19,23 @@ START = datetime(2020, 1, 1, tzinfo=UTC)
 
 
 def history(
-    seed: int, smes: int = 6, *, partners: list[str] = PARTNERS, programmes: Sequence[str] = ()
+    seed: int,
+    smes: int = 6,
+    *,
+    partners: list[str] = PARTNERS,
+    programmes: Sequence[str] = (),
+    max_meetings: int = 2,
+    max_pilots: int = 2,
+    shared_ids: float = 0.5,
 ) -> list[DomainEvent]:
     """Version-1 events (the default programme); with `programmes`, version-2 events naming them:
-    an SME's events name its programme mostly, another one now and then (a partner's mistake)."""
+    an SME's events name its programme mostly, another one now and then (a partner's mistake).
+
+    Each SME holds 0 to `max_meetings` meetings and opens 0 to `max_pilots` pilots (about 6
+    events per SME with the defaults), and takes one of four shared ids (`sme-0` .. `sme-3`, so
+    one id under several partners, and many SMEs' events under one id) with probability
+    `shared_ids`. The same draws whatever these are, so a caller leaving them at their defaults
+    gets the same history."""
     rng = random.Random(seed)
     naming = random.Random(f"programmes-{seed}")  # its own, so the history is the same either way
     events: list[DomainEvent] = []
@@ -45,7 +58,7 @@ def history(
 
     for n in range(smes):
         partner = partners[n % len(partners)]
-        sme = f"sme-{n % 4}" if rng.random() < 0.5 else f"sme-{n}"  # same sme_id under two partners
+        sme = f"sme-{n % 4}" if rng.random() < shared_ids else f"sme-{n}"  # same sme_id under two partners
         programme = naming.choice(programmes) if programmes else ""
         day = rng.randrange(0, 60)
         if rng.random() < 0.9:  # some SMEs are never selected (their selection is "still on its way")
@@ -59,7 +72,7 @@ def history(
             )
         if rng.random() < 0.7:
             emit(partner, sme, "TrainingCompleted", day + rng.randrange(1, 40), {"training": "Export readiness"})
-        for m in range(rng.randrange(0, 3)):
+        for m in range(rng.randrange(0, max_meetings + 1)):
             market = rng.choice(MARKETS)
             meeting: dict[str, Any] = {
                 "market": market,
@@ -67,9 +80,9 @@ def history(
                 "format": rng.choice(["digital", "physical"]),
             }
             if rng.random() < 0.3:
-                meeting["pilot_id"] = f"p-{n}-{rng.randrange(0, 3)}"
+                meeting["pilot_id"] = f"p-{n}-{rng.randrange(0, max_pilots + 1)}"
             emit(partner, sme, "MeetingHeld", day + rng.randrange(1, 200), meeting)
-        for k in range(rng.randrange(0, 3)):
+        for k in range(rng.randrange(0, max_pilots + 1)):
             pilot_id, market = f"p-{n}-{k}", rng.choice(MARKETS)
             opened = day + rng.randrange(10, 300)
             emit(partner, sme, "PilotOpened", opened, {"pilot_id": pilot_id, "market": market, "counterpart": "city"})

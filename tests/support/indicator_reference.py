@@ -22,15 +22,25 @@ RefItem = tuple[str, str, UUID, datetime, datetime | None]
 SHARED_COMPANIES = [("FI", "15728600"), ("EE", "10137025"), ("SE", "5560125790")]
 
 
-def programme_history(seed: int, smes: int, programmes: list[str]) -> list[DomainEvent]:
+def programme_history(
+    seed: int,
+    smes: int,
+    programmes: list[str],
+    *,
+    max_meetings: int = 2,
+    max_pilots: int = 2,
+    shared_ids: float = 0.5,
+) -> list[DomainEvent]:
     """`history(seed, smes)` in version 2: each SME in one of `programmes` (all its events name it;
     now and then a later event names another, which must not move it), and about a third of the
-    selections carry the business id of one of a few companies several partners share."""
+    selections carry the business id of one of a few companies several partners share.
+    `max_meetings`, `max_pilots` and `shared_ids` as for `history` (the benchmark's SMEs are busier,
+    and nearly all of their own)."""
     rng = random.Random(f"programmes-{seed}")  # not `seed`: history() draws its event ids from that
     programme_of: dict[tuple[str, str], str] = {}
     company_of: dict[tuple[str, str], tuple[str, str] | None] = {}
     out = []
-    for event in history(seed, smes):
+    for event in history(seed, smes, max_meetings=max_meetings, max_pilots=max_pilots, shared_ids=shared_ids):
         sme = (event.partner_id, event.sme_id)
         programme = programme_of.setdefault(sme, rng.choice(programmes))
         body: dict[str, Any] = json.loads(encode_event(event))

@@ -1,9 +1,11 @@
 """A programme's indicators per period and partner, as of an event time, with their evidence.
 
-Each indicator's measure is read once (`crm.programmes.measures`), then cut by period
-(`crm.programmes.counting`): its value at each period's end (or at `as_of`, when that comes
-first), programme-wide and per partner, beside its target and milestone. A partner's view holds
-its own values and targets only.
+Each indicator's value at each period's end (or at `as_of`, when that comes first), programme-wide
+and per partner, beside its target and milestone, is counted by one query of its measure for every
+period at once (`crm.programmes.measures.measure_values`, the rule of
+`crm.programmes.counting.counted`). Its evidence is the measure's items, each with its event,
+cut by the period in Python (`measure_items`, `counted`). A partner's view holds its own values,
+targets and evidence only, and reads only that partner's rows.
 """
 
 from dataclasses import dataclass
@@ -13,9 +15,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crm.contract.events import rfc3339
-from crm.programmes.counting import Item, Window, counted, cumulative_values, value_of
+from crm.programmes.counting import Item, Window, counted
 from crm.programmes.definition import Indicator, Period, Programme
-from crm.programmes.measures import MEASURES, measure_items
+from crm.programmes.measures import MEASURES, measure_items, measure_values
 
 
 def _start(day: date) -> datetime:
@@ -39,11 +41,14 @@ class Slice:
     partner_id: str | None = None
 
 
-async def items_of(connection: AsyncConnection, programme_id: str, indicator: Indicator) -> list[Item]:
+async def items_of(
+    connection: AsyncConnection, programme_id: str, indicator: Indicator, *, partner_id: str | None = None
+) -> list[Item]:
     return await measure_items(
         connection,
         programme_id,
         indicator.measure.value,
+        partner_id=partner_id,
         agreement_type=indicator.agreement_type,
         market=indicator.market,
     )
@@ -65,22 +70,26 @@ async def indicator_values(
     """The JSON document of `GET /v1/programmes/{id}/indicators`."""
     periods = [p for p in programme.periods if period is None or p.number == period]
     partners = [p.id for p in programme.partners] if view.partner_id is None else [view.partner_id]
+    cuts = [window(p, as_of) for p in periods]
+    counted_cuts = [cut for cut in cuts if cut is not None]
     indicators = []
     for indicator in programme.indicators:
-        items = await items_of(connection, programme.id, indicator)
-        if view.partner_id is not None:
-            items = [item for item in items if item.partner_id == view.partner_id]
-        cuts = [window(p, as_of) for p in periods]
-        fast = indicator.mode == "cumulative" and not MEASURES[indicator.measure.value].stock
-        if fast:
-            ends = [cut.end for cut in cuts if cut is not None]
-            quick = iter(cumulative_values(items, ends, partners))
+        values = iter(
+            await measure_values(
+                connection,
+                programme.id,
+                indicator.measure.value,
+                counted_cuts,
+                in_period=indicator.mode == "in_period",
+                partners=partners,
+                partner_id=view.partner_id,
+                agreement_type=indicator.agreement_type,
+                market=indicator.market,
+            )
+        )
         rows = []
         for p, cut in zip(periods, cuts, strict=True):
-            if cut is None:
-                value = None
-            else:
-                value = next(quick) if fast else value_of(counted_in(indicator, items, cut), partners)
+            value = None if cut is None else next(values)
             shown = None
             if value is not None:
                 shown = value.total if view.partner_id is None else value.by_partner[view.partner_id]
@@ -133,7 +142,7 @@ async def indicator_evidence(
     cut = window(period, as_of)
     if cut is None:
         return []
-    items = [i for i in await items_of(connection, programme.id, indicator) if partner_id in (None, i.partner_id)]
+    items = await items_of(connection, programme.id, indicator, partner_id=partner_id)
     return [
         {
             "partner_id": item.partner_id,
