@@ -36,9 +36,11 @@ from crm.programmes.measures import MEASURES
 from crm.programmes.store import ProgrammeStore
 from crm.projector.ports import DecodedEvent
 from crm.projector.store import PostgresReadModels
+from crm.reports.store import ReportStore, draft_document
 
 PROGRAMME_ID = "bench-programme"
 TARGET_MS = 500.0
+FREEZE_TARGET_MS = 2000.0
 # Busier SMEs than the tests' default (up to 7 meetings and 3 pilots each, not 2 and 2): about 10
 # events per SME, the issue's 100,000 events for 10,000 SMEs; and 1 % of them, not half, under one
 # of the four ids several partners share (half would fold 5,000 SMEs into 12 rows of the tables).
@@ -137,6 +139,7 @@ async def bench_indicators(database_url: str, *, smes: int, requests: int) -> di
                 begin = time.perf_counter()
                 await naive_values(connection, programme)
                 naive.append(time.perf_counter() - begin)
+        freezes, drafts = await time_freezes(engine, programme, max(3, requests // 4))
         return {
             "smes": smes,
             "events": len(events),
@@ -146,11 +149,30 @@ async def bench_indicators(database_url: str, *, smes: int, requests: int) -> di
             "indicators_ms": latency_summary(samples),
             "tables_scan_ms": latency_summary(scans),
             "naive_ms": latency_summary(naive),
+            "freeze_ms": latency_summary(freezes),
+            "draft_ms": latency_summary(drafts),
         }
     finally:
         await engine.dispose()
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+async def time_freezes(engine: Any, programme: Programme, runs: int) -> tuple[list[float], list[float]]:
+    """Freeze the last period's report (the most to count) `runs` times, re-opening it between;
+    and, as a reference, compute the same report as a draft, not stored."""
+    reports, last = ReportStore(engine), programme.periods[-1].number
+    freezes, drafts = [], []
+    for _ in range(runs):
+        begin = time.perf_counter()
+        await reports.freeze(programme.id, last, "bench")
+        freezes.append(time.perf_counter() - begin)
+        await reports.reopen(programme.id, last, "bench")
+        async with engine.connect() as connection:
+            begin = time.perf_counter()
+            await draft_document(connection, programme, 1, last)
+            drafts.append(time.perf_counter() - begin)
+    return freezes, drafts
 
 
 @benchmark("indicators")
@@ -175,6 +197,20 @@ async def indicators(context: BenchContext) -> list[Row]:
             baseline=Reference("naive: a read per period, p50", results["naive_ms"]["p50_ms"]),
             targets=(Target(TARGET_MS, at_least=False),),
             note=f"{workload}; {int(figures['samples'])} requests" if percentile == "p99" else workload,
+        )
+        for percentile in ("p99", "p50")
+    ] + [
+        Row(
+            "programmes",
+            f"freeze a report, {percentile}",
+            results["freeze_ms"][f"{percentile}_ms"],
+            "ms",
+            ceiling=Reference("the figures alone (indicators), p50", figures["p50_ms"]),
+            baseline=Reference("the same report as a draft, not stored, p50", results["draft_ms"]["p50_ms"]),
+            targets=(Target(FREEZE_TARGET_MS, at_least=False),),
+            note=f"the last of {results['periods']} periods; {workload}; {int(results['freeze_ms']['samples'])} freezes"
+            if percentile == "p99"
+            else "computed in one snapshot, stored with its basis and every applied event id",
         )
         for percentile in ("p99", "p50")
     ]
