@@ -1,7 +1,8 @@
 """`crm demo`: replay the 4SmartGrowth programme through the whole pipeline and check every figure.
 
 Starts Kafka, PostgreSQL and every service as separate processes (fresh state under
-`.crm/demo/`), creates one token per partner, sends each partner's feed through the HTTP gateway,
+`.crm/demo/`), the scenario's programme (its `programme.toml`) the deployment's default and
+applied, creates one token per partner, sends each partner's feed through the HTTP gateway,
 waits until the read models are current, then sets the alerts clock to the end of the programme
 and prints the funder's report beside the expected figures. Exit code 0 only if all match.
 """
@@ -30,12 +31,16 @@ from crm.demo.scenario import Scenario, default_scenario_path, load_scenario
 from crm.infra.processes import free_port
 from crm.logs import configure_logging
 from crm.pipeline import RunningPipeline, running_pipeline, wait_for_http_services
+from crm.programmes.definition import Programme
+from crm.programmes.loading import load_programme
+from crm.programmes.store import ProgrammeStore
 from crm.settings import Settings
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
 SERVICES = ("projector", "alerts", "gateway", "query")
+PROGRAMME_FILE = "programme.toml"
 
 
 @dataclass
@@ -88,23 +93,34 @@ def run_demo(settings: Settings, *, timeout: float = 180.0) -> int:
 
 
 def replay_programme(settings: Settings, scenario: Scenario, console: Console, *, timeout: float = 180.0) -> DemoResult:
-    """Start the pipeline on a fresh state, replay `scenario` through it, stop it; the figures."""
+    """Start the pipeline on a fresh state, replay `scenario` through it, stop it; the figures.
+    The scenario's (version-1) feeds are in its programme: the deployment's default, applied
+    from its `programme.toml` when there is one (the report's targets are that file's)."""
     settings = demo_settings(settings)
+    programme_file = scenario.path / PROGRAMME_FILE
+    programme = load_programme(programme_file) if programme_file.is_file() else None
+    if programme is not None:
+        settings = settings.model_copy(update={"default_programme": programme.id})
     with console.status("Starting Kafka, PostgreSQL, projector, alerts, gateway and query API..."):
         context = running_pipeline(settings, services=SERVICES)
         pipeline = context.__enter__()
     try:
-        return _run(console, scenario, pipeline, timeout)
+        return _run(console, scenario, pipeline, timeout, programme)
     finally:
         with console.status("Stopping every process started..."):
             context.__exit__(None, None, None)
 
 
-def _run(console: Console, scenario: Scenario, pipeline: RunningPipeline, timeout: float) -> DemoResult:
+def _run(
+    console: Console, scenario: Scenario, pipeline: RunningPipeline, timeout: float, programme: Programme | None
+) -> DemoResult:
     live = pipeline.settings
     gateway_url = f"http://{live.bind_host}:{live.gateway_port}"
     query_url = f"http://{live.bind_host}:{live.query_port}"
     wait_for_http_services(pipeline)
+    if programme is not None:
+        version = asyncio.run(_apply(live, programme))
+        console.print(f"Applied programme {programme.id} ({PROGRAMME_FILE}), version {version}.")
     tokens, analyst = asyncio.run(_create_tokens(live, list(scenario.feeds)))
     console.print(f"Created {len(tokens)} partner tokens and one analyst token.")
 
@@ -154,6 +170,14 @@ def _run(console: Console, scenario: Scenario, pipeline: RunningPipeline, timeou
         FigureCheck("projector", "distinct events applied", distinct, applied),
     ]
     return DemoResult(replay, kpis, funnels, stalled, checks, live.state_dir / "logs")
+
+
+async def _apply(settings: Settings, programme: Programme) -> int:
+    engine = create_engine(settings.database_url, pool_size=1)
+    try:
+        return (await ProgrammeStore(engine).apply(programme, "demo")).version
+    finally:
+        await engine.dispose()
 
 
 async def _create_tokens(settings: Settings, partners: list[str]) -> tuple[dict[str, str], str]:
