@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     gateway_publish_timeout: float = Field(default=5.0, gt=0)
     gateway_retry_after: int = Field(default=5, ge=1)
     token_cache_seconds: float = Field(default=5.0, ge=0)
+    # How often the gateway reads the programmes' partners again (a programme applied is taken
+    # within this delay); it never reads them per request.
+    programme_cache_seconds: float = Field(default=5.0, gt=0)
 
     # Query service: database pool, how long the freshness figures are cached.
     query_pool_size: int = Field(default=5, ge=1, le=100)

@@ -16,14 +16,18 @@ import pytest
 from playwright.async_api import Page, async_playwright
 
 from crm.infra.services import ServiceProcess, service_environment
+from crm.programmes.loading import load_programme
 from crm.settings import Settings
 from tests.support.gateway import create_token
+from tests.support.programmes import apply_programme
 from tests.support.query import load_4smartgrowth
 
 pytestmark = pytest.mark.infra
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+PROGRAMME = Path(__file__).resolve().parents[2] / "scenario" / "4smartgrowth" / "programme.toml"
+OUT_1_TARGET = next(i.target for i in load_programme(PROGRAMME).indicators if i.code == "OUT-1")
 FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -70,8 +74,11 @@ async def texts(page: Page, selector: str, attribute: str) -> dict[str, str]:
 
 async def test_the_dashboard_shows_the_api_figures_in_chromium(isolated: Settings, tmp_path: Path) -> None:
     assert await asyncio.to_thread(CHROMIUM.exists), "no /usr/bin/chromium: `make test` installs it (apt-get)"
-    await load_4smartgrowth(isolated)
-    settings = isolated.model_copy(update={"query_port": free_port()})
+    # The replay in its programme, the programme file applied and the deployment's default: the
+    # targets shown are the file's.
+    await load_4smartgrowth(isolated, "4smartgrowth")
+    await apply_programme(isolated, PROGRAMME.read_text())
+    settings = isolated.model_copy(update={"query_port": free_port(), "default_programme": "4smartgrowth"})
     _, analyst = await create_token(settings, None)
     _, partner = await create_token(settings, "tehnopol")
     base = f"http://127.0.0.1:{settings.query_port}"
@@ -110,6 +117,7 @@ async def test_the_dashboard_shows_the_api_figures_in_chromium(isolated: Setting
                 assert shown["matchmaking_markets"] == ", ".join(kpis["matchmaking_markets"])
                 targets = await texts(page, "[data-target]", "data-target")
                 assert targets == {k: f"{v['actual']} / {v['target']}" for k, v in kpis["progress"].items()}
+                assert kpis["progress"]["smes_on_export_missions"]["target"] == OUT_1_TARGET
                 for partner_id, funnel in funnels.items():
                     stages = await texts(page, f"[data-testid='funnel-{partner_id}'] [data-stage]", "data-stage")
                     assert stages == {k: str(v) for k, v in funnel["stages"].items()}, partner_id

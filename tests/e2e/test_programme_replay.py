@@ -7,6 +7,7 @@ from rich.console import Console
 
 from crm.demo.runner import replay_programme
 from crm.demo.scenario import default_scenario_path, load_scenario
+from crm.programmes.loading import load_programme
 from crm.settings import Settings
 
 pytestmark = pytest.mark.infra
@@ -24,6 +25,13 @@ def test_the_replayed_programme_shows_the_seed_figures_through_the_query_api(iso
         "agreements_by_market"
     ]
     assert result.kpis["pilots_in_discussion"] == 41
+    # The targets, from the scenario's programme file the replay applied (the default programme).
+    target = {i.code: i.target for i in load_programme(scenario.path / "programme.toml").indicators}
+    assert result.kpis["progress"] == {
+        "smes_on_export_missions": {"actual": 35, "target": target["OUT-1"]},
+        "sales_agreements": {"actual": 3, "target": target["RES-1"]},
+        "sales_agreement_markets": {"actual": 2, "target": target["RES-2"]},
+    }
     # Everything else the scenario states, overall, per partner and per funnel, and the refusals.
     mismatches = [c for c in result.checks if not c.matches]
     assert mismatches == []

@@ -39,9 +39,7 @@ def connect(port: int) -> socket.socket:
     return socket.create_connection(("127.0.0.1", port), timeout=5)
 
 
-def test_idle_half_sent_and_trickling_clients_are_cut_after_their_deadlines(
-    isolated: Settings, tmp_path: Path
-) -> None:
+def test_idle_half_sent_and_trickling_clients_are_cut_after_their_deadlines(isolated: Settings, tmp_path: Path) -> None:
     gateway_port, query_port = free_port(), free_port()
     env = service_environment(
         isolated,

@@ -13,6 +13,7 @@ from crm.alerts.rules import Controls, PilotState, Thresholds
 from crm.alerts.store import PostgresAlertViews, ReceivedAlert
 from crm.contract.decoding import decode_event, encode_event
 from crm.contract.events import AlertEvent, DomainEvent
+from crm.contract.upcasting import IMPLICIT_PROGRAMME, UpcastContext
 from crm.db.engine import create_engine
 from crm.demo.scenario import Scenario, default_scenario_path, load_scenario
 from crm.projector.ports import DecodedEvent
@@ -52,13 +53,15 @@ async def running_query_api(settings: Settings) -> AsyncIterator[QueryApi]:
         yield QueryApi(client, settings, partner, other, analyst)
 
 
-def scenario_events(scenario: Scenario) -> list[DomainEvent]:
-    """Every line the gateway would accept, in send order (duplicates included)."""
+def scenario_events(scenario: Scenario, programme: str = IMPLICIT_PROGRAMME) -> list[DomainEvent]:
+    """Every line the gateway would accept, in send order (duplicates included); the (version-1)
+    lines in `programme`, as a deployment of that default programme has them."""
+    context = UpcastContext(programme)
     events = []
     for partner_id, feed in scenario.feeds.items():
         for number, line in feed.numbered():
             if scenario.refused(partner_id, number) is None:
-                events.append(decode_event(line))
+                events.append(decode_event(line, context))
     return events
 
 
@@ -112,9 +115,9 @@ async def load_into_read_models(
         await engine.dispose()
 
 
-async def load_4smartgrowth(settings: Settings) -> Scenario:
+async def load_4smartgrowth(settings: Settings, programme: str = IMPLICIT_PROGRAMME) -> Scenario:
     scenario = load_scenario(default_scenario_path())
-    events = scenario_events(scenario)
+    events = scenario_events(scenario, programme)
     alerts = await stall_alerts(events, SCENARIO_END, scenario.expected.stall_threshold_days)
     await load_into_read_models(settings, events, alerts)
     return scenario

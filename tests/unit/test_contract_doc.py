@@ -94,3 +94,19 @@ def test_the_programmes_section_and_the_programme_of_smes_in_responses_are_docum
     for endpoint in ("/v1/programme/kpis", "/funnel"):
         line = next(line for line in http.splitlines() if endpoint in line and line.startswith("- `GET"))
         assert "`programme`" in line + http[http.index(line) + len(line) :].split("\n- ")[0], endpoint
+
+
+def test_the_kpis_shape_lists_the_progress_figures_and_where_their_targets_come_from() -> None:
+    from crm.programmes.kpi_targets import PROGRESS_MEASURES
+    from crm.query.api.models import KpiFigures, Progress
+
+    http = _section("HTTP")
+    kpis = http[http.index("- KPIs:") :].split("\n- ")[0]
+    for name in KpiFigures.model_fields:
+        assert f'"{name}"' in kpis, name
+    for name in Progress.model_fields:
+        assert f'"{name}"' in kpis, name
+    for figure, (measure, agreement_type) in PROGRESS_MEASURES.items():
+        assert f'"{figure}"' in kpis and f"`{measure.value}`" in kpis, figure
+        assert agreement_type is None or f"`{agreement_type}`" in kpis
+    assert "`null`" in kpis

@@ -7,6 +7,7 @@ import pytest
 from crm.gateway.ingestion import Limits
 from crm.importer.rows import UnreadableFile, event_id_for, read_rows
 from crm.importer.send import check_rows
+from crm.programmes.membership import Memberships
 
 LIMITS = Limits(max_body_bytes=1 << 20, max_events=1000, max_text_length=4000)
 CSV = """\
@@ -23,7 +24,7 @@ def test_csv_rows_become_envelopes_with_derived_ids(tmp_path: Path) -> None:
 
     rows, problems = read_rows(path, "tehnopol")
 
-    assert problems == [] and check_rows(rows, LIMITS) == []
+    assert problems == [] and check_rows(rows, LIMITS, None) == []
     assert [r.line for r in rows] == [2, 3, 4]
     assert rows[0].envelope["payload"] == {
         "name": "SmartLight OÜ",
@@ -54,7 +55,7 @@ def test_bad_rows_are_reported_with_their_line_numbers(tmp_path: Path) -> None:
         + "TrainingCompleted,2019-11-14T15:00:00Z,ee-1,,,,,,,,many,Export\n"
     )
     rows, problems = read_rows(path, "tehnopol")
-    problems += check_rows(rows, LIMITS)
+    problems += check_rows(rows, LIMITS, None)
     located = sorted((p.line, p.field) for p in problems)
     assert located == [(5, "occurred_at"), (6, "payload.market"), (7, "payload.hours")]
 
@@ -78,3 +79,26 @@ def test_unknown_columns_refuse_the_file(tmp_path: Path) -> None:
     path.write_text("event_type,occurred_at,sme_id,colour\n")
     with pytest.raises(UnreadableFile, match="colour"):
         read_rows(path, "tehnopol")
+
+
+def test_rows_of_an_unknown_programme_or_one_the_partner_is_not_in_are_located(tmp_path: Path) -> None:
+    def line(programme: str | None) -> str:
+        named = "" if programme is None else f',"schema_version":2,"programme_id":"{programme}"'
+        return (
+            f'{{"event_type":"SMEWithdrawn","occurred_at":"2021-01-01T00:00:00Z","sme_id":"a","payload":{{}}{named}}}'
+        )
+
+    path = tmp_path / "history.jsonl"
+    path.write_text("\n".join([line(None), line("prog-a"), line("prog-b"), line("nope"), line("default")]) + "\n")
+    rows, problems = read_rows(path, "tehnopol")
+    assert problems == []
+    memberships = Memberships({"prog-a": frozenset({"tehnopol"}), "prog-b": frozenset({"sisp"})}, "default")
+
+    located = [(p.line, p.field, p.message) for p in check_rows(rows, LIMITS, memberships)]
+
+    assert sorted(located) == [
+        (3, "programme_id", "partner 'tehnopol' is not a partner of programme 'prog-b'"),
+        (4, "programme_id", "unknown programme 'nope': no programme of that id is defined"),
+    ]
+    # Without the programmes (`crm import --check` with no database) only the contract is checked.
+    assert check_rows(rows, LIMITS, None) == []

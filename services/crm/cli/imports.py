@@ -3,11 +3,15 @@
 import asyncio
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from crm.cli.main import app, friendly_errors
 from crm.settings import Settings
+
+if TYPE_CHECKING:
+    from crm.programmes.membership import Memberships
 
 
 @app.command("import")
@@ -33,6 +37,7 @@ def import_history(
 
     from crm.contract.lifecycle import VersionPolicy
     from crm.db.engine import create_engine
+    from crm.db.failures import is_database_failure
     from crm.gateway.claims import ClaimsUnavailable, ConflictingEvents, PostgresEventClaims
     from crm.gateway.ingestion import KafkaUnavailable, Limits
     from crm.gateway.kafka import KafkaEventSink
@@ -49,7 +54,22 @@ def import_history(
     except UnreadableFile as error:
         err.print(f"[red]error:[/red] {error}")
         raise typer.Exit(1) from None
-    problems += check_rows(rows, limits) if rows else []
+    if not check_only and not settings.kafka_bootstrap:
+        raise InfrastructureError("Set CRM_KAFKA_BOOTSTRAP to the Kafka to send to.")
+    if not settings.database_url and not check_only:
+        raise InfrastructureError("Set CRM_DATABASE_URL to the database holding the accepted event ids.")
+    memberships: Memberships | None = None
+    if settings.database_url:  # the programmes' partners, read once: every row is judged by them
+        try:
+            memberships = asyncio.run(_read_memberships(settings.database_url, settings.default_programme))
+        except Exception as error:
+            if not is_database_failure(error):
+                raise
+            err.print(f"[red]error:[/red] the database is unavailable ({error!r}); nothing was sent.")
+            raise typer.Exit(2) from None
+    else:
+        err.print("[yellow]CRM_DATABASE_URL is not set: the rows' programmes were not checked.[/yellow]")
+    problems += check_rows(rows, limits, memberships) if rows else []
     if problems:
         for problem in sorted(problems, key=lambda p: p.line):
             typer.echo(f"{file}:{problem.line}: {problem.field}: {problem.message}", err=True)
@@ -58,10 +78,7 @@ def import_history(
     if check_only:
         typer.echo(f"{len(rows)} rows are valid")
         return
-    if not settings.kafka_bootstrap:
-        raise InfrastructureError("Set CRM_KAFKA_BOOTSTRAP to the Kafka to send to.")
-    if not settings.database_url:
-        raise InfrastructureError("Set CRM_DATABASE_URL to the database holding the accepted event ids.")
+    assert memberships is not None
 
     async def send() -> int:
         assert settings.kafka_bootstrap
@@ -79,6 +96,7 @@ def import_history(
                     PostgresEventClaims(engine, count_old_versions=False),
                     sink,
                     limits,
+                    memberships,
                     batch_size=min(batch_size, limits.max_events),
                     on_batch=lambda n: progress.advance(task, n),
                 )
@@ -101,3 +119,16 @@ def import_history(
         err.print("[red]events sent before this batch stay sent; nothing of this batch was sent.[/red]")
         raise typer.Exit(1) from None
     typer.echo(f"{sent} events sent")
+
+
+async def _read_memberships(database_url: str, default_programme: str) -> "Memberships":
+    """The programmes' partners as the gateway would judge them (`crm.programmes.membership`)."""
+    from crm.db.engine import create_engine
+    from crm.programmes.membership import read_memberships
+
+    engine = create_engine(database_url, pool_size=1)
+    try:
+        async with engine.connect() as connection:
+            return await read_memberships(connection, default_programme)
+    finally:
+        await engine.dispose()

@@ -50,6 +50,13 @@ def print_report(
         programme.add_row(check.figure, _show(check.expected), source, _show(check.actual), _mark(check))
     console.print(programme)
 
+    targets = Table(title="Against the programme's targets (GET /v1/programme/kpis)")
+    for column in ("figure", "pipeline", "target"):
+        targets.add_column(column)
+    for figure, progress in kpis.get("progress", {}).items():
+        targets.add_row(figure, _show(progress.get("actual")), _show(progress.get("target")))
+    console.print(targets)
+
     partners = Table(title="Per partner (pipeline figures; every one checked against the scenario)")
     for column in (
         "partner",

@@ -46,7 +46,7 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
 SERVICES = ("projector", "alerts", "gateway", "query")
-PROGRAMME_ID = "4smartgrowth"
+PROGRAMME_FILE = "programme.toml"
 
 
 @dataclass
@@ -72,8 +72,6 @@ def demo_settings(settings: Settings) -> Settings:
         "query_port": free_port(settings.bind_host),
         "alerts_clock": "file",
         "alerts_clock_file": (state_dir / "alerts-clock").resolve(),
-        # The replay's version-1 lines name no programme: they are the scenario's (programme.toml).
-        "default_programme": PROGRAMME_ID,
     }
     if settings.kafka_bootstrap:  # an external cluster: keep this run's events to itself
         updates |= {
@@ -105,27 +103,32 @@ def run_demo(settings: Settings, *, timeout: float = 180.0) -> int:
 
 def replay_programme(settings: Settings, scenario: Scenario, console: Console, *, timeout: float = 180.0) -> DemoResult:
     """Start the pipeline on a fresh state, replay `scenario` through it, stop it; the figures."""
-    settings = demo_settings(settings)
+    programme = load_programme(scenario.path / PROGRAMME_FILE)
+    # The replay's version-1 lines name no programme: they are the scenario's, the default here.
+    settings = demo_settings(settings).model_copy(update={"default_programme": programme.id})
     with console.status("Starting Kafka, PostgreSQL, projector, alerts, gateway and query API..."):
         context = running_pipeline(settings, services=SERVICES)
         pipeline = context.__enter__()
     try:
-        return _run(console, scenario, pipeline, timeout)
+        return _run(console, scenario, pipeline, timeout, programme)
     finally:
         with console.status("Stopping every process started..."):
             context.__exit__(None, None, None)
 
 
-def _run(console: Console, scenario: Scenario, pipeline: RunningPipeline, timeout: float) -> DemoResult:
+def _run(
+    console: Console, scenario: Scenario, pipeline: RunningPipeline, timeout: float, programme: Programme
+) -> DemoResult:
     live = pipeline.settings
     gateway_url = f"http://{live.bind_host}:{live.gateway_port}"
     query_url = f"http://{live.bind_host}:{live.query_port}"
     wait_for_http_services(pipeline)
     tokens, analyst = asyncio.run(_create_tokens(live, list(scenario.feeds)))
     console.print(f"Created {len(tokens)} partner tokens and one analyst token.")
-    programme = asyncio.run(_apply_programme(live, scenario.path / "programme.toml"))
-    console.print(f"Applied the programme {programme.id}: {len(programme.periods)} periods, "
-                  f"{len(programme.indicators)} indicators, lead partner {programme.lead}.")  # fmt: skip
+    version = asyncio.run(_apply_programme(live, programme))
+    console.print(f"Applied the programme {programme.id} ({PROGRAMME_FILE}), version {version}: "
+                  f"{len(programme.periods)} periods, {len(programme.indicators)} indicators, "
+                  f"lead partner {programme.lead}.")  # fmt: skip
     reports = DemoReports(programme)
     by_deadline = {p.report_deadline: p.number for p in programme.periods}
 
@@ -199,14 +202,12 @@ def _run(console: Console, scenario: Scenario, pipeline: RunningPipeline, timeou
     return DemoResult(replay, kpis, funnels, stalled, checks, live.state_dir / "logs", reports, reports_dir)
 
 
-async def _apply_programme(settings: Settings, path: Path) -> Programme:
-    programme = load_programme(path)
+async def _apply_programme(settings: Settings, programme: Programme) -> int:
     engine = create_engine(settings.database_url, pool_size=1)
     try:
-        await ProgrammeStore(engine).apply(programme, "demo")
+        return (await ProgrammeStore(engine).apply(programme, "demo")).version
     finally:
         await engine.dispose()
-    return programme
 
 
 async def _create_tokens(settings: Settings, partners: list[str]) -> tuple[dict[str, str], str]:

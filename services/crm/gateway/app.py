@@ -18,12 +18,18 @@ from crm.contract.events import DomainEvent
 from crm.gateway.api.routes import events, health
 from crm.gateway.claims import ClaimsUnavailable, ConflictingEvents, PostgresEventClaims, UnclaimableEvents
 from crm.gateway.deps import GatewayState, bearer_scheme
-from crm.gateway.ingestion import ForeignEvents, KafkaUnavailable, Limits
+from crm.gateway.ingestion import ForeignEvents, ForeignProgrammes, KafkaUnavailable, Limits, UnknownProgrammes
 from crm.gateway.kafka import KafkaEventSink
+from crm.gateway.programmes import ProgrammesUnavailable, RefreshedMemberships
 from crm.http_problems import problem_response
 from crm.settings import Settings
 
 log = structlog.get_logger(__name__)
+
+# Problem types of the gateway's own refusals (RFC 9457 `type`; tag URIs, RFC 4151: names, not
+# pages to fetch). docs/contract.md "HTTP" lists them.
+UNKNOWN_PROGRAMME = "tag:smartgrowth-crm,2026:problems/unknown-programme"
+NOT_A_PROGRAMME_PARTNER = "tag:smartgrowth-crm,2026:problems/not-a-programme-partner"
 
 DESCRIPTION = """\
 Partner systems send the events of docs/contract.md here. `202 {"accepted": n}` means every event of the
@@ -35,16 +41,23 @@ counts each `event_id` once.
 
 
 def create_app(
-    settings: Settings, publisher: KafkaEventSink, token_store: TokenStore, claims: PostgresEventClaims
+    settings: Settings,
+    publisher: KafkaEventSink,
+    token_store: TokenStore,
+    claims: PostgresEventClaims,
+    programmes: RefreshedMemberships,
 ) -> FastAPI:
-    """The app; its lifespan starts the Kafka publisher and closes the token store."""
+    """The app; its lifespan starts the Kafka publisher and the programmes' refreshes, and closes
+    the token store."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await publisher.start()
+        await programmes.start()
         try:
             yield
         finally:
+            await programmes.stop()
             await publisher.stop()
             await token_store.close()
 
@@ -56,7 +69,7 @@ def create_app(
         # No OpenTelemetry export here; switching it off saves its per-request check.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
-    app.state.gateway = GatewayState(Limits.from_settings(settings), publisher, token_store, claims)
+    app.state.gateway = GatewayState(Limits.from_settings(settings), publisher, token_store, claims, programmes)
     app.include_router(events.router)
     app.include_router(health.router)
     _add_error_handlers(app, retry_after=settings.gateway_retry_after)
@@ -77,6 +90,39 @@ def _add_error_handlers(app: FastAPI, *, retry_after: int) -> None:
     async def invalid(_: Request, error: InvalidEvents) -> Response:
         log.info("events.refused", status=422, problems=len(error.problems))
         return _json(status.HTTP_422_UNPROCESSABLE_CONTENT, {"errors": [p.as_dict() for p in error.problems]})
+
+    @app.exception_handler(UnknownProgrammes)
+    async def unknown_programmes(_: Request, error: UnknownProgrammes) -> Response:
+        log.info("events.refused", status=422, problems=len(error.problems), programmes=error.programmes)
+        return problem_response(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"unknown programme {', '.join(error.programmes)}: no programme of that id is defined; nothing was "
+            "published",
+            type=UNKNOWN_PROGRAMME,
+            title="Unknown programme",
+            programmes=error.programmes,
+            errors=[p.as_dict() for p in error.problems],
+        )
+
+    @app.exception_handler(ForeignProgrammes)
+    async def foreign_programmes(_: Request, error: ForeignProgrammes) -> Response:
+        log.info("events.refused", status=403, problems=len(error.problems), programmes=error.programmes)
+        return problem_response(
+            status.HTTP_403_FORBIDDEN,
+            f"this token's partner is not a partner of programme {', '.join(error.programmes)}; nothing was published",
+            type=NOT_A_PROGRAMME_PARTNER,
+            title="Not a partner of the programme",
+            programmes=error.programmes,
+            errors=[p.as_dict() for p in error.problems],
+        )
+
+    @app.exception_handler(ProgrammesUnavailable)
+    async def programmes_unavailable(_: Request, error: ProgrammesUnavailable) -> Response:
+        return _json(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            {"detail": "the programmes could not be read (database unavailable); retry the same events later"},
+            {"Retry-After": str(retry_after)},
+        )
 
     @app.exception_handler(ForeignEvents)
     async def foreign(_: Request, error: ForeignEvents) -> Response:

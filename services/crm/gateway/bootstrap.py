@@ -7,13 +7,15 @@ from crm.db.engine import create_engine
 from crm.gateway.app import create_app
 from crm.gateway.claims import PostgresEventClaims
 from crm.gateway.kafka import KafkaEventSink
+from crm.gateway.programmes import RefreshedMemberships
 from crm.http_serving import serve
 from crm.infra.errors import InfrastructureError
 from crm.settings import Settings
 
 
 def build_gateway(settings: Settings) -> FastAPI:
-    """Wire Kafka publisher and token store into the app. Connects only when the app starts."""
+    """Wire Kafka publisher, token store, event claims and programmes into the app. Connects only
+    when the app starts."""
     if not settings.kafka_bootstrap or not settings.database_url:
         raise InfrastructureError("The gateway needs CRM_KAFKA_BOOTSTRAP and CRM_DATABASE_URL.")
     sink = KafkaEventSink(
@@ -21,7 +23,8 @@ def build_gateway(settings: Settings) -> FastAPI:
     )
     engine = create_engine(settings.database_url)
     tokens = TokenStore(engine, ttl=settings.token_cache_seconds)  # closing it disposes the engine
-    return create_app(settings, sink, tokens, PostgresEventClaims(engine))
+    programmes = RefreshedMemberships(engine, settings.default_programme, refresh=settings.programme_cache_seconds)
+    return create_app(settings, sink, tokens, PostgresEventClaims(engine), programmes)
 
 
 def run_gateway(settings: Settings) -> None:

@@ -15,6 +15,7 @@ from crm.auth.tokens import TokenStore
 from crm.gateway.claims import PostgresEventClaims
 from crm.gateway.ingestion import Limits
 from crm.gateway.kafka import KafkaEventSink
+from crm.gateway.programmes import RefreshedMemberships
 
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 # Declares the scheme in the OpenAPI document; the header itself is read in `_writer`.
@@ -29,6 +30,7 @@ class GatewayState:
     sink: KafkaEventSink
     tokens: TokenStore
     claims: PostgresEventClaims
+    programmes: RefreshedMemberships
 
 
 def gateway_state(request: Request) -> GatewayState:

@@ -1,4 +1,5 @@
-"""What the gateway does with a request body, free of HTTP: validate all, check authorship, publish.
+"""What the gateway does with a request body, free of HTTP: validate all, check authorship and
+programmes, publish.
 
 Used by `POST /v1/events` and by `crm import`, so both refuse and accept exactly the same things.
 A request is all or nothing: any problem and nothing is published.
@@ -14,6 +15,7 @@ from crm.contract.decoding import DEFAULT_CONTEXT, InvalidEvents, Problem, decod
 from crm.contract.events import DomainEvent
 from crm.contract.lifecycle import VersionPolicy
 from crm.contract.upcasting import UpcastContext
+from crm.programmes.membership import Memberships, Refusal
 from crm.settings import Settings
 
 
@@ -27,6 +29,39 @@ class ForeignEvents(PermissionError):
     def __init__(self, problems: Sequence[Problem]) -> None:
         self.problems = list(problems)
         super().__init__("; ".join(f"[{p.index}] {p.field}: {p.message}" for p in self.problems))
+
+
+class UnknownProgrammes(InvalidEvents):
+    """Some events name a programme that is not defined (and is not the deployment's default)."""
+
+    def __init__(self, problems: Sequence[Problem], programmes: Sequence[str]) -> None:
+        super().__init__(problems)
+        self.programmes = sorted(set(programmes))
+
+
+class ForeignProgrammes(ForeignEvents):
+    """Some events name a defined programme the sending partner is not a partner of."""
+
+    def __init__(self, problems: Sequence[Problem], programmes: Sequence[str]) -> None:
+        super().__init__(problems)
+        self.programmes = sorted(set(programmes))
+
+
+class ProgrammePartners(Protocol):
+    """Where the programmes' partners come from: the gateway's refreshed copy, or an import's
+    one read (`crm.programmes.membership`)."""
+
+    async def current(self) -> Memberships: ...
+
+
+@dataclass(frozen=True, slots=True)
+class FixedMemberships:
+    """The same `Memberships` every time: those an import read once, before checking its file."""
+
+    memberships: Memberships
+
+    async def current(self) -> Memberships:
+        return self.memberships
 
 
 class EventClaims(Protocol):
@@ -103,15 +138,62 @@ def foreign_events(events: Sequence[DomainEvent], principal: Principal) -> list[
     ]
 
 
+def programme_problems(events: Sequence[DomainEvent], memberships: Memberships) -> tuple[list[Problem], list[Problem]]:
+    """The events naming an unknown programme, and those naming a programme their partner is not a
+    partner of."""
+    unknown: list[Problem] = []
+    foreign: list[Problem] = []
+    # Judged once per (programme, partner): a request is mostly of one programme and one partner.
+    refusals = {pair: memberships.refusal(*pair) for pair in {(e.programme_id, e.partner_id) for e in events}}
+    if not any(refusals.values()):
+        return unknown, foreign
+    for index, event in enumerate(events):
+        refusal = refusals[event.programme_id, event.partner_id]
+        if refusal is Refusal.UNKNOWN:
+            unknown.append(
+                Problem(
+                    index,
+                    "programme_id",
+                    f"unknown programme '{event.programme_id}': no programme of that id is defined",
+                )
+            )
+        elif refusal is Refusal.NOT_A_PARTNER:
+            foreign.append(
+                Problem(
+                    index,
+                    "programme_id",
+                    f"partner '{event.partner_id}' is not a partner of programme '{event.programme_id}'",
+                )
+            )
+    return unknown, foreign
+
+
+def check_programmes(events: Sequence[DomainEvent], memberships: Memberships) -> None:
+    """UnknownProgrammes (422) when an event names an unknown programme, else ForeignProgrammes
+    (403) when one names a programme its partner is not in."""
+    unknown, foreign = programme_problems(events, memberships)
+    if unknown:
+        raise UnknownProgrammes(unknown, [events[p.index].programme_id for p in unknown])
+    if foreign:
+        raise ForeignProgrammes(foreign, [events[p.index].programme_id for p in foreign])
+
+
 async def ingest(
-    body: bytes, principal: Principal, limits: Limits, claims: EventClaims, sink: EventSink
+    body: bytes,
+    principal: Principal,
+    limits: Limits,
+    claims: EventClaims,
+    sink: EventSink,
+    programmes: ProgrammePartners,
 ) -> list[DomainEvent]:
-    """Validate the whole body, check the principal may write every event, claim their ids
-    (refusing an id reused for other content), then publish them all."""
+    """Validate the whole body, check the principal may write every event and that each event's
+    programme takes it, claim their ids (refusing an id reused for other content), then publish
+    them all."""
     events = validate_request(body, limits)
     foreign = foreign_events(events, principal)
     if foreign:
         raise ForeignEvents(foreign)
+    check_programmes(events, await programmes.current())
     await claims.claim(events)
     await sink.publish(events)
     return events

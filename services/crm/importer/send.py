@@ -1,4 +1,9 @@
-"""Validate a whole export file with the gateway's rules, then send it in batches through `ingest`."""
+"""Validate a whole export file with the gateway's rules, then send it in batches through `ingest`.
+
+The rules include the programmes': each row's programme (a version-1 row's is the deployment's
+default) must be defined, or be the default, and have the importing partner among its partners,
+judged by the `Memberships` read once before the file is checked.
+"""
 
 import asyncio
 from collections.abc import Callable, Sequence
@@ -9,8 +14,18 @@ import structlog
 
 from crm.auth.principals import Principal
 from crm.contract.decoding import InvalidEvents, decode_events
-from crm.gateway.ingestion import EventClaims, EventSink, KafkaUnavailable, Limits, ingest, oversized_texts
+from crm.gateway.ingestion import (
+    EventClaims,
+    EventSink,
+    FixedMemberships,
+    KafkaUnavailable,
+    Limits,
+    ingest,
+    oversized_texts,
+    programme_problems,
+)
 from crm.importer.rows import Row, RowProblem
+from crm.programmes.membership import Memberships
 
 log = structlog.get_logger(__name__)
 
@@ -21,14 +36,20 @@ class ImportReport:
     sent: int
 
 
-def check_rows(rows: Sequence[Row], limits: Limits) -> list[RowProblem]:
-    """Every contract problem of every row, located by line number."""
+def check_rows(rows: Sequence[Row], limits: Limits, memberships: Memberships | None) -> list[RowProblem]:
+    """Every contract problem of every row, located by line number; once there are none, every
+    row naming an unknown programme or one the partner is not in (not checked without
+    `memberships`)."""
     body = orjson.dumps([row.envelope for row in rows])
     try:
         events = decode_events(body, context=limits.upcasting)
     except InvalidEvents as invalid:
         return [RowProblem(rows[p.index].line, p.field, p.message) for p in invalid.problems]
-    return [RowProblem(rows[p.index].line, p.field, p.message) for p in oversized_texts(events, limits.max_text_length)]
+    problems = oversized_texts(events, limits.max_text_length)
+    if memberships is not None:
+        unknown, foreign = programme_problems(events, memberships)
+        problems += unknown + foreign
+    return [RowProblem(rows[p.index].line, p.field, p.message) for p in problems]
 
 
 async def send_rows(
@@ -37,20 +58,23 @@ async def send_rows(
     claims: EventClaims,
     sink: EventSink,
     limits: Limits,
+    memberships: Memberships,
     *,
     batch_size: int,
     attempts: int = 5,
     on_batch: Callable[[int], None] = lambda _: None,
 ) -> ImportReport:
-    """Send already-checked rows in batches; a batch Kafka does not acknowledge is retried as is."""
+    """Send already-checked rows in batches; a batch Kafka does not acknowledge is retried as is.
+    Each batch goes through `ingest`, programmes judged by the `memberships` the rows were checked with."""
     principal = Principal(token_id="import", role="partner", partner_id=partner_id)
+    programmes = FixedMemberships(memberships)
     sent = 0
     for start in range(0, len(rows), batch_size):
         batch = rows[start : start + batch_size]
         body = orjson.dumps([row.envelope for row in batch])
         for attempt in range(1, attempts + 1):
             try:
-                await ingest(body, principal, limits, claims, sink)
+                await ingest(body, principal, limits, claims, sink, programmes)
                 break
             except KafkaUnavailable:
                 if attempt == attempts:

@@ -97,7 +97,7 @@ async def indicator_values(
                 "number": p.number,
                 "start": p.start.isoformat(),
                 "end": p.end.isoformat(),
-                "milestone": _number(indicator.milestones.get(p.number)) if view.partner_id is None else None,
+                "milestone": json_number(indicator.milestones.get(p.number)) if view.partner_id is None else None,
                 "value": shown,
             }
             if view.partner_id is None:
@@ -113,8 +113,8 @@ async def indicator_values(
                 "agreement_type": indicator.agreement_type,
                 "market": indicator.market,
                 "mode": indicator.mode,
-                "target": _number(target),
-                "partner_targets": {k: _number(v) for k, v in indicator.partner_targets.items()}
+                "target": json_number(target),
+                "partner_targets": {k: json_number(v) for k, v in indicator.partner_targets.items()}
                 if view.partner_id is None
                 else None,
                 "periods": rows,
@@ -158,7 +158,8 @@ async def indicator_evidence(
     ]
 
 
-def _number(value: Any) -> float | int | None:
+def json_number(value: Any) -> float | int | None:
+    """A target or milestone (a Decimal) as JSON writes it: an int when whole, else a float."""
     if value is None:
         return None
     return int(value) if value == int(value) else float(value)

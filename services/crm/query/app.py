@@ -97,7 +97,7 @@ def create_app(settings: Settings, engine: AsyncEngine, token_store: TokenStore,
     app.state.engine = engine
     app.state.tokens = token_store
     app.state.freshness = freshness
-    app.state.figures = FiguresCache()
+    app.state.figures = FiguresCache(default_programme=settings.default_programme)
     for router in (
         programme.router,
         programmes.router,

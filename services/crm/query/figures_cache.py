@@ -1,6 +1,7 @@
 """KPIs and funnels are folds over every row; computing them for each request does not scale.
 
-A result is kept under the key (query, as_of, programme, the database snapshot it was computed after).
+A result is kept under the key (query, as_of, programme, the database snapshot it was computed after;
+the KPIs' targets come from `programme_versions`, read in the same snapshot).
 PostgreSQL's `pg_current_snapshot()` (xmin:xmax:in-progress xids) changes whenever any write
 transaction starts or commits, and two reads with the same snapshot see the same data: a hit is
 never stale. Writes elsewhere in the cluster only cause extra misses. Checking costs one tiny
@@ -16,21 +17,31 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from crm.contract.upcasting import IMPLICIT_PROGRAMME
 from crm.read_models.figures import partner_funnel, programme_kpis
 
 _SNAPSHOT = text("SELECT pg_current_snapshot()::text")
 
 
 class FiguresCache:
-    def __init__(self, size: int = 256) -> None:
+    """`default_programme`: whose targets the KPIs asked for no programme are set against."""
+
+    def __init__(self, size: int = 256, *, default_programme: str = IMPLICIT_PROGRAMME) -> None:
         self._size = size
+        self._default_programme = default_programme
         self._entries: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
 
     async def programme_kpis(
         self, connection: AsyncConnection, as_of: datetime | None, programme_id: str | None = None
     ) -> dict[str, Any]:
         key = ("kpis", as_of, programme_id)
-        return await self._cached(connection, key, lambda: programme_kpis(connection, as_of, programme_id=programme_id))
+        return await self._cached(
+            connection,
+            key,
+            lambda: programme_kpis(
+                connection, as_of, programme_id=programme_id, default_programme=self._default_programme
+            ),
+        )
 
     async def partner_funnel(
         self, connection: AsyncConnection, partner_id: str, as_of: datetime | None, programme_id: str | None = None

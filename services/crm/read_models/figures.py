@@ -14,6 +14,10 @@ Only SMEs whose `SMESelected` has been applied are counted: an SME known only fr
 
 `pilots_stalled` counts pilots in discussion with an alert of the alerts read model (`alerts`)
 fired by then and not resolved by then; until the alerts service has written any, it is 0.
+
+`progress` sets three figures against their targets, which come from the indicators of a
+programme's current definition (`crm.programmes.kpi_targets`): of `programme_id`, or without one
+of the deployment's default programme; `null` when it has no such indicator or is not defined.
 """
 
 from collections import Counter
@@ -24,6 +28,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crm.contract.events import rfc3339
+from crm.contract.upcasting import IMPLICIT_PROGRAMME
+from crm.programmes.kpi_targets import KpiTargets, Number
+from crm.programmes.store import stored_programme
 
 _T = "COALESCE(CAST(:as_of AS timestamptz), 'infinity'::timestamptz)"
 # One programme's SMEs (and through them their markets, pilots and agreements), or all of them.
@@ -87,15 +94,17 @@ WHERE s.partner_id = :partner_id AND s.selected_at <= {_T} AND {_S_IN}
 GROUP BY m.market ORDER BY m.market
 """)
 
-TARGETS = {"smes_on_export_missions": 30, "sales_agreements": 3, "sales_agreement_markets": 3}
-"""The funder's targets (seed/): 30 SMEs on export missions, 3-4 sales agreements in 3 markets."""
-
 
 async def programme_kpis(
-    connection: AsyncConnection, as_of: datetime | None = None, *, programme_id: str | None = None
+    connection: AsyncConnection,
+    as_of: datetime | None = None,
+    *,
+    programme_id: str | None = None,
+    default_programme: str = IMPLICIT_PROGRAMME,
 ) -> dict[str, Any]:
     """`GET /v1/programme/kpis`: programme-wide figures with a per-partner breakdown; with
-    `programme_id`, of that programme's SMEs only (None: every programme's)."""
+    `programme_id`, of that programme's SMEs only (None: every programme's). The targets are those
+    of `programme_id`'s indicators, or without it of `default_programme`'s."""
     params = {"as_of": as_of, "programme_id": programme_id}
     partners: dict[str, dict[str, Any]] = {}
 
@@ -135,10 +144,15 @@ async def programme_kpis(
         total["_sales_markets"] |= figures["_sales_markets"]
     if as_of is None:
         as_of = await connection.scalar(_NEWEST)
+    stored = await stored_programme(connection, programme_id if programme_id is not None else default_programme)
+    targets = KpiTargets.of(None if stored is None else stored.programme)
     return {
         "as_of": rfc3339(as_of) if as_of else None,
-        **_finished(total),
-        "partners": {partner_id: _finished(partners[partner_id]) for partner_id in sorted(partners)},
+        **_finished(total, targets.programme_wide()),
+        "partners": {
+            partner_id: _finished(partners[partner_id], targets.of_partner(partner_id))
+            for partner_id in sorted(partners)
+        },
     }
 
 
@@ -156,7 +170,7 @@ def _empty_kpis() -> dict[str, Any]:
     }
 
 
-def _finished(figures: dict[str, Any]) -> dict[str, Any]:
+def _finished(figures: dict[str, Any], targets: dict[str, Number]) -> dict[str, Any]:
     sales = figures["agreements_by_type"].get("sales", 0)
     return {
         "smes_selected": figures["smes_selected"],
@@ -170,12 +184,12 @@ def _finished(figures: dict[str, Any]) -> dict[str, Any]:
         "progress": {
             "smes_on_export_missions": {
                 "actual": figures["smes_in_matchmaking"],
-                "target": TARGETS["smes_on_export_missions"],
+                "target": targets["smes_on_export_missions"],
             },
-            "sales_agreements": {"actual": sales, "target": TARGETS["sales_agreements"]},
+            "sales_agreements": {"actual": sales, "target": targets["sales_agreements"]},
             "sales_agreement_markets": {
                 "actual": len(figures["_sales_markets"]),
-                "target": TARGETS["sales_agreement_markets"],
+                "target": targets["sales_agreement_markets"],
             },
         },
     }

@@ -24,7 +24,9 @@ class Freshness(BaseModel):
 
 class Progress(BaseModel):
     actual: int
-    target: int
+    target: int | float | None = Field(
+        description="From the programme's indicator counting the same (docs/contract.md); null without one"
+    )
 
 
 class KpiFigures(BaseModel):

@@ -5,7 +5,7 @@
 const STAGES = ["selected", "trained", "met", "piloting", "agreement"];
 const TARGET_LABELS = {
   smes_on_export_missions: "SMEs on (digital) export missions",
-  sales_agreements: "Sales agreements (target 3–4)",
+  sales_agreements: "Sales agreements",
   sales_agreement_markets: "Markets with a sales agreement",
 };
 const PARTNER_COLUMNS = ["smes_selected", "smes_withdrawn", "smes_in_matchmaking", "pilots_in_discussion", "pilots_stalled"];
@@ -79,13 +79,15 @@ function renderKpis(kpis) {
   );
   const progress = Object.entries(kpis.progress || {});
   const chart = svg("svg", { width: 560, height: progress.length * 30 + 4, role: "img", "data-testid": "targets" });
+  // A target is the programme's indicator's (null when the programme defines none for it).
   progress.forEach(([key, { actual, target }], index) => {
     const y = index * 30;
-    const scale = 220 / Math.max(target, actual, 1);
+    const hasTarget = target !== null && target !== undefined;
+    const scale = 220 / Math.max(hasTarget ? target : 0, actual, 1);
     chart.append(svg("text", { x: 0, y: y + 18 }, TARGET_LABELS[key] || key));
-    chart.append(svg("rect", { x: 260, y: y + 6, width: Math.max(1, actual * scale), height: 16, class: actual >= target ? "target-met" : "target-open", rx: 2 }));
-    chart.append(svg("line", { x1: 260 + target * scale, x2: 260 + target * scale, y1: y + 2, y2: y + 26, stroke: "#1d2330", "stroke-width": 2 }));
-    chart.append(svg("text", { x: 490, y: y + 18, "data-target": key }, `${actual} / ${target}`));
+    chart.append(svg("rect", { x: 260, y: y + 6, width: Math.max(1, actual * scale), height: 16, class: hasTarget && actual >= target ? "target-met" : "target-open", rx: 2 }));
+    if (hasTarget) chart.append(svg("line", { x1: 260 + target * scale, x2: 260 + target * scale, y1: y + 2, y2: y + 26, stroke: "#1d2330", "stroke-width": 2 }));
+    chart.append(svg("text", { x: 490, y: y + 18, "data-target": key }, hasTarget ? `${actual} / ${target}` : `${actual} (no target)`));
   });
   $("#targets").replaceChildren(chart);
 }

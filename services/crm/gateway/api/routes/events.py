@@ -59,16 +59,24 @@ REQUEST_BODY: dict[str, Any] = {
         },
         400: {"model": Refusal, "description": "The database refused the event ids as data; re-sending fails alike"},
         401: {"model": Refusal, "description": "No token, or an unknown or revoked one"},
-        403: {"model": Refusal, "description": "An analyst token, or an event of another partner"},
+        403: {
+            "model": Refusal,
+            "description": "An analyst token, an event of another partner, or an event of a defined programme "
+            "the token's partner is not a partner of (application/problem+json, the programmes named)",
+        },
         408: {"model": Refusal, "description": "The body did not arrive within CRM_HTTP_BODY_TIMEOUT"},
         413: {"model": Refusal, "description": "Body too large, or too many events in one request"},
         415: {"model": Refusal, "description": "Not application/json"},
         409: {"model": Refusal, "description": "An event_id already accepted with other content"},
         422: {
             "model": EventProblems,
-            "description": "Invalid events, every problem located (also an older version past its sunset)",
+            "description": "Invalid events, every problem located (also an older version past its sunset); "
+            "an event naming an unknown programme (application/problem+json, the programmes named)",
         },
-        503: {"model": Refusal, "description": "Kafka or PostgreSQL unavailable; retry the same events"},
+        503: {
+            "model": Refusal,
+            "description": "Kafka or PostgreSQL unavailable (the programmes never read); retry the same events",
+        },
     },
     openapi_extra=REQUEST_BODY,
 )
@@ -80,7 +88,7 @@ async def post_events(request: Request) -> Response:
     gateway = gateway_state(request)
     require_json(request)
     body = await read_limited(request, gateway.limits.max_body_bytes, gateway.limits.body_timeout)
-    events = await ingest(body, principal, gateway.limits, gateway.claims, gateway.sink)
+    events = await ingest(body, principal, gateway.limits, gateway.claims, gateway.sink, gateway.programmes)
     if _stdlib_log.isEnabledFor(logging.DEBUG):  # structlog would build the entry before the level check
         log.debug("events.accepted", partner_id=principal.partner_id, event_ids=[str(e.event_id) for e in events])
     headers = gateway.limits.versions.headers({event.written_in for event in events})
