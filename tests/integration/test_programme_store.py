@@ -55,13 +55,29 @@ async def test_a_new_definition_is_the_next_version_and_the_same_one_changes_not
     assert [s.version for s in await store.all_current()] == [2]
 
 
-async def test_concurrent_applies_take_consecutive_versions(engine: AsyncEngine) -> None:
-    store = ProgrammeStore(engine)
-    programme = load_programme(SHIPPED)
-    variants = [programme.model_copy(update={"name": f"variant {n}"}) for n in range(6)]
-    applied = await asyncio.gather(*(store.apply(v, None) for v in variants))
-    assert sorted(a.version for a in applied) == [1, 2, 3, 4, 5, 6]
-    assert await stored_versions(engine) == [1, 2, 3, 4, 5, 6]
+async def test_concurrent_applies_take_consecutive_versions_and_none_is_lost(isolated: Settings) -> None:
+    # Twelve applies at once on twelve connections: serialised by the advisory lock, each reads the
+    # version the one before it stored. (Without the lock they all read the same current version and
+    # all but one lose on the primary key, again and again: some run out of attempts.)
+    engine = create_engine(isolated.database_url, pool_size=12)
+    try:
+        store = ProgrammeStore(engine)
+        programme = load_programme(SHIPPED)
+        variants = [programme.model_copy(update={"name": f"variant {n}"}) for n in range(12)]
+        applied = await asyncio.gather(*(store.apply(v, None) for v in variants))
+        assert sorted(a.version for a in applied) == list(range(1, 13))
+        assert all(a.changed for a in applied)
+        for variant, done in zip(variants, applied, strict=True):
+            stored = await store.current(programme.id, done.version)
+            assert stored is not None and stored.programme == variant
+
+        same = programme.model_copy(update={"name": "the same"})
+        again = await asyncio.gather(*(store.apply(same, None) for _ in range(8)))
+        assert sorted(a.changed for a in again) == [False] * 7 + [True]
+        assert {a.version for a in again} == {13}
+        assert await stored_versions(engine) == list(range(1, 14))
+    finally:
+        await engine.dispose()
 
 
 async def test_the_cli_refuses_a_broken_file_whole_dry_runs_applies_and_shows(
