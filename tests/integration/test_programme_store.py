@@ -1,6 +1,7 @@
 """Programme definitions stored by version on the real PostgreSQL, and `crm programme apply | show`."""
 
 import asyncio
+import getpass
 import json
 import subprocess
 from collections.abc import AsyncIterator
@@ -105,8 +106,16 @@ async def test_the_cli_refuses_a_broken_file_whole_dry_runs_applies_and_shows(
     assert applied.returncode == 0, applied.stderr
     assert "stored as version 1" in applied.stderr
     assert "unchanged: still version 1" in crm(isolated, "apply", str(SHIPPED)).stderr
+    renamed = tmp_path / "renamed.toml"
+    renamed.write_text(SHIPPED.read_text(encoding="utf-8").replace('name = "Smart', 'name = "Renamed Smart'), "utf-8")
+    by_name = crm(isolated, "apply", str(renamed), "--by", "Ana Tamm")
+    assert "stored as version 2" in by_name.stderr, by_name.stderr
+    store = ProgrammeStore(engine)
+    first, second = await store.current("4smartgrowth", 1), await store.current("4smartgrowth", 2)
+    assert first is not None and first.applied_by == getpass.getuser()
+    assert second is not None and second.applied_by == "Ana Tamm"
 
-    shown = json.loads(crm(isolated, "show", "4smartgrowth", "--json").stdout)
+    shown = json.loads(crm(isolated, "show", "4smartgrowth", "--json", "--version", "1").stdout)
     assert shown["version"] == 1 and shown["partners"][0]["legal_name"] == "SISP Swedish Incubators & Science Parks"
     table = crm(isolated, "show", "4smartgrowth").stdout
     assert "Västerås Science Park AB" in table and "smes_in_matchmaking" in table

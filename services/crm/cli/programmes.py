@@ -42,6 +42,7 @@ def _with_store(action: Callable[[ProgrammeStore], Awaitable[T]]) -> T:
 def programme_apply(
     file: Path = typer.Argument(..., help="The programme definition (TOML)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate and show the changes; store nothing."),
+    applied_by: str | None = typer.Option(None, "--by", help="Who applies it, as stored (default: the login name)."),
 ) -> None:
     """Validate FILE, show what changes against the stored version, and store it as the next version."""
     from crm.programmes.changes import changes
@@ -62,11 +63,20 @@ def programme_apply(
         if dry_run:
             typer.secho("dry run: nothing stored", err=True)
             return
-        applied = await store.apply(programme, getpass.getuser())
+        applied = await store.apply(programme, applied_by or _login_name())
         verb = "stored as version" if applied.changed else "unchanged: still version"
         typer.secho(f"programme {programme.id} {verb} {applied.version}", err=True)
 
     _with_store(apply)
+
+
+def _login_name() -> str | None:
+    """The login name (`getpass.getuser`), None when neither the environment nor the password
+    database has one (a container's arbitrary uid)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return None
 
 
 @programme_app.command("show")
