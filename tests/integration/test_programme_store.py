@@ -1,6 +1,7 @@
 """Programme definitions stored by version on the real PostgreSQL, and `crm programme apply | show`."""
 
 import asyncio
+import getpass
 import json
 import subprocess
 from collections.abc import AsyncIterator
@@ -55,13 +56,29 @@ async def test_a_new_definition_is_the_next_version_and_the_same_one_changes_not
     assert [s.version for s in await store.all_current()] == [2]
 
 
-async def test_concurrent_applies_take_consecutive_versions(engine: AsyncEngine) -> None:
-    store = ProgrammeStore(engine)
-    programme = load_programme(SHIPPED)
-    variants = [programme.model_copy(update={"name": f"variant {n}"}) for n in range(6)]
-    applied = await asyncio.gather(*(store.apply(v, None) for v in variants))
-    assert sorted(a.version for a in applied) == [1, 2, 3, 4, 5, 6]
-    assert await stored_versions(engine) == [1, 2, 3, 4, 5, 6]
+async def test_concurrent_applies_take_consecutive_versions_and_none_is_lost(isolated: Settings) -> None:
+    # Twelve applies at once on twelve connections: serialised by the advisory lock, each reads the
+    # version the one before it stored. (Without the lock they all read the same current version and
+    # all but one lose on the primary key, again and again: some run out of attempts.)
+    engine = create_engine(isolated.database_url, pool_size=12)
+    try:
+        store = ProgrammeStore(engine)
+        programme = load_programme(SHIPPED)
+        variants = [programme.model_copy(update={"name": f"variant {n}"}) for n in range(12)]
+        applied = await asyncio.gather(*(store.apply(v, None) for v in variants))
+        assert sorted(a.version for a in applied) == list(range(1, 13))
+        assert all(a.changed for a in applied)
+        for variant, done in zip(variants, applied, strict=True):
+            stored = await store.current(programme.id, done.version)
+            assert stored is not None and stored.programme == variant
+
+        same = programme.model_copy(update={"name": "the same"})
+        again = await asyncio.gather(*(store.apply(same, None) for _ in range(8)))
+        assert sorted(a.changed for a in again) == [False] * 7 + [True]
+        assert {a.version for a in again} == {13}
+        assert await stored_versions(engine) == list(range(1, 14))
+    finally:
+        await engine.dispose()
 
 
 async def test_the_cli_refuses_a_broken_file_whole_dry_runs_applies_and_shows(
@@ -89,8 +106,16 @@ async def test_the_cli_refuses_a_broken_file_whole_dry_runs_applies_and_shows(
     assert applied.returncode == 0, applied.stderr
     assert "stored as version 1" in applied.stderr
     assert "unchanged: still version 1" in crm(isolated, "apply", str(SHIPPED)).stderr
+    renamed = tmp_path / "renamed.toml"
+    renamed.write_text(SHIPPED.read_text(encoding="utf-8").replace('name = "Smart', 'name = "Renamed Smart'), "utf-8")
+    by_name = crm(isolated, "apply", str(renamed), "--by", "Ana Tamm")
+    assert "stored as version 2" in by_name.stderr, by_name.stderr
+    store = ProgrammeStore(engine)
+    first, second = await store.current("4smartgrowth", 1), await store.current("4smartgrowth", 2)
+    assert first is not None and first.applied_by == getpass.getuser()
+    assert second is not None and second.applied_by == "Ana Tamm"
 
-    shown = json.loads(crm(isolated, "show", "4smartgrowth", "--json").stdout)
+    shown = json.loads(crm(isolated, "show", "4smartgrowth", "--json", "--version", "1").stdout)
     assert shown["version"] == 1 and shown["partners"][0]["legal_name"] == "SISP Swedish Incubators & Science Parks"
     table = crm(isolated, "show", "4smartgrowth").stdout
     assert "Västerås Science Park AB" in table and "smes_in_matchmaking" in table

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from crm.programmes.changes import changes
 from crm.programmes.loading import load_programme
+from crm.programmes.store import canonical
 
 SHIPPED = Path(__file__).resolve().parents[2] / "scenario" / "4smartgrowth" / "programme.toml"
 
@@ -32,3 +33,29 @@ def test_added_removed_and_changed_items_are_named(tmp_path: Path) -> None:
         "- indicator OUT-5",
         "+ indicator OUT-6 (pilots_in_discussion, target 40)",
     ]
+
+
+def test_a_new_order_alone_is_a_change_and_is_named() -> None:
+    stored = load_programme(SHIPPED)
+    reordered = stored.model_copy(
+        update={
+            "partners": [*stored.partners[1:], stored.partners[0]],
+            "indicators": stored.indicators[::-1],
+            "markets": stored.markets[::-1],
+        }
+    )
+    assert canonical(reordered) != canonical(stored)  # so apply stores it as a new version
+    partners = [p.id for p in stored.partners]
+    codes = [i.code for i in stored.indicators]
+    assert changes(stored, reordered) == [
+        "~ markets: ['CN', 'VN', 'CL'] → ['CL', 'VN', 'CN']",
+        f"~ order of partners: {', '.join(partners)} → {', '.join(partners[1:] + partners[:1])}",
+        f"~ order of indicators: {', '.join(codes)} → {', '.join(codes[::-1])}",
+    ]
+
+
+def test_an_added_item_does_not_read_as_a_new_order() -> None:
+    stored = load_programme(SHIPPED)
+    extra = stored.indicators[0].model_copy(update={"code": "NEW-1"})
+    grown = stored.model_copy(update={"indicators": [extra, *stored.indicators]})
+    assert changes(stored, grown) == ["+ indicator NEW-1 (smes_in_matchmaking, target 30)"]

@@ -148,3 +148,42 @@ def test_key_lines_follow_tables_arrays_of_tables_and_dotted_keys() -> None:
 def test_every_measure_of_the_catalogue_has_its_query_and_no_query_is_without_a_measure() -> None:
     assert {measure.value for measure in Measure} == set(MEASURES)
     assert {Measure.AGREEMENTS, Measure.AGREEMENT_MARKETS} == FILTERED
+
+
+AGREEMENTS = """
+[[indicators]]
+code = "RES-1"
+name = "Sales agreements in Vietnam"
+unit = "agreements"
+measure = "agreements"
+agreement_type = "sales"
+market = "VN"
+target = 3
+milestones = { 1 = 2, 2 = 1 }
+"""
+
+
+def test_a_market_outside_the_programmes_and_cumulative_milestones_that_fall_or_pass_the_target() -> None:
+    broken = (MINIMAL + AGREEMENTS).replace("milestones = { 1 = 4 }", "milestones = { 1 = 12, 3 = 1 }")
+    at = line_of(broken, "milestones = { 1 = 12")
+    assert problems_of(broken) == [  # with the other rules' problems, each at its line
+        (at, "indicators[0].milestones.1", "a cumulative milestone cannot be above the target (10)"),
+        (at, "indicators[0].milestones.3", "there is no period 3"),
+        (line_of(broken, 'market = "VN"'), "indicators[1].market", "VN is not one of the programme's markets (CN)"),
+        (
+            line_of(broken, "milestones = { 1 = 2"),
+            "indicators[1].milestones.2",
+            "a cumulative milestone cannot be below an earlier one (period 1: 2)",
+        ),
+    ]
+
+
+def test_milestones_may_fall_in_period_and_any_market_counts_when_the_programme_lists_none() -> None:
+    text = (MINIMAL + AGREEMENTS.replace("target = 3", 'mode = "in_period"\ntarget = 3')).replace(
+        'markets = ["CN"]\n', ""
+    )
+    programme = parse_programme(text, Path("p.toml"))
+    assert (programme.markets, programme.indicators[1].market) == ([], "VN")
+    assert programme.indicators[1].milestones == {1: 2, 2: 1}
+    equal = parse_programme(MINIMAL.replace("milestones = { 1 = 4 }", "milestones = { 1 = 10, 2 = 10 }"), Path("p"))
+    assert equal.indicators[0].milestones == {1: 10, 2: 10}  # non-decreasing, up to the target

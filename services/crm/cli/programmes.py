@@ -42,6 +42,7 @@ def _with_store(action: Callable[[ProgrammeStore], Awaitable[T]]) -> T:
 def programme_apply(
     file: Path = typer.Argument(..., help="The programme definition (TOML)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate and show the changes; store nothing."),
+    applied_by: str | None = typer.Option(None, "--by", help="Who applies it, as stored (default: the login name)."),
 ) -> None:
     """Validate FILE, show what changes against the stored version, and store it as the next version."""
     from crm.programmes.changes import changes
@@ -62,11 +63,20 @@ def programme_apply(
         if dry_run:
             typer.secho("dry run: nothing stored", err=True)
             return
-        applied = await store.apply(programme, getpass.getuser())
+        applied = await store.apply(programme, applied_by or _login_name())
         verb = "stored as version" if applied.changed else "unchanged: still version"
         typer.secho(f"programme {programme.id} {verb} {applied.version}", err=True)
 
     _with_store(apply)
+
+
+def _login_name() -> str | None:
+    """The login name (`getpass.getuser`), None when neither the environment nor the password
+    database has one (a container's arbitrary uid)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return None
 
 
 @programme_app.command("show")
@@ -78,42 +88,25 @@ def programme_show(
 ) -> None:
     """List the programmes, or show one: partners, periods and indicators."""
     from rich.console import Console
-    from rich.table import Table
 
-    console = Console()
+    from crm.cli.programme_tables import print_programme, print_programmes
+
     if programme_id is None:
         listed = _with_store(lambda store: store.all_current())
         if as_json:
             rows = [{"id": s.programme.id, "version": s.version, "name": s.programme.name} for s in listed]
             typer.echo(json.dumps(rows, ensure_ascii=False))
             return
-        table = Table("programme", "version", "name", "applied", title="programmes")
-        for s in listed:
-            table.add_row(s.programme.id, str(s.version), s.programme.name, f"{s.applied_at:%Y-%m-%d %H:%M}")
-        console.print(table)
+        print_programmes(Console(), listed)
         return
     stored = _with_store(lambda store: store.current(programme_id, version))
     if stored is None:
         wanted = f"programme {programme_id}" + (f" version {version}" if version else "")
         typer.secho(f"error: no {wanted} is stored (crm programme apply FILE stores one)", err=True, fg="red")
         raise typer.Exit(1)
-    p = stored.programme
     if as_json:
-        typer.echo(json.dumps(p.model_dump(mode="json") | {"version": stored.version}, ensure_ascii=False))
+        typer.echo(
+            json.dumps(stored.programme.model_dump(mode="json") | {"version": stored.version}, ensure_ascii=False)
+        )
         return
-    console.print(f"[bold]{p.name}[/bold] ({p.id}, version {stored.version}): {p.start} to {p.end}")
-    console.print(f"{p.funding_programme}; {p.objective}; markets {', '.join(p.markets) or '-'}")
-    partners = Table("partner", "legal name", "country", "role", "budget (EUR)", title="partners")
-    for partner in p.partners:
-        budget = f"{partner.budget_eur:,.0f}" if partner.budget_eur is not None else "-"
-        partners.add_row(partner.id, partner.legal_name, partner.country, partner.role, budget)
-    periods = Table("period", "start", "end", "report due", title="reporting periods")
-    for period in p.periods:
-        periods.add_row(str(period.number), str(period.start), str(period.end), str(period.report_deadline))
-    indicators = Table("code", "name", "measure", "filters", "mode", "target", "milestones", title="indicators")
-    for i in p.indicators:
-        filters = ", ".join(f"{k}={v}" for k, v in (("type", i.agreement_type), ("market", i.market)) if v) or "-"
-        milestones = ", ".join(f"P{n}: {v}" for n, v in sorted(i.milestones.items())) or "-"
-        indicators.add_row(i.code, i.name, i.measure.value, filters, i.mode, str(i.target), milestones)
-    for table in (partners, periods, indicators):
-        console.print(table)
+    print_programme(Console(), stored)

@@ -19,7 +19,8 @@ def _fields(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
 
 def changes(stored: Programme | None, new: Programme) -> list[str]:
     """`+ indicator OUT-3 (pilots_opened, target 40)`, `~ period 2: report_deadline 2019-11-15 →
-    2019-11-30`, `- partner x`; every line for a new programme."""
+    2019-11-30`, `- partner x`, `~ order of indicators: OUT-1, OUT-2 → OUT-2, OUT-1`; one line
+    for a new programme, none only when the definitions are equal (and so their digests)."""
     after = new.model_dump(mode="json")
     if stored is None:
         return [
@@ -46,7 +47,16 @@ def changes(stored: Programme | None, new: Programme) -> list[str]:
             lines.append(f"+ {label} {name}{_summary(section, now[name])}")
         for name in sorted(set(old) & set(now), key=str):
             lines += [f"~ {label} {name}: {line}" for line in _fields(old[name], now[name])]
+        lines += _order(section, [name for name in old if name in now], [name for name in now if name in old])
     return lines
+
+
+def _order(section: str, before: list[Any], after: list[Any]) -> list[str]:
+    """`~ order of partners: a, b, c → b, a, c` when the items both versions list are in another
+    order: the stored definition (and its digest) keeps the file's order, so apply stores it."""
+    if before == after:
+        return []
+    return [f"~ order of {section}: {', '.join(map(str, before))} → {', '.join(map(str, after))}"]
 
 
 def _summary(section: str, item: dict[str, Any]) -> str:

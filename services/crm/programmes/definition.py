@@ -131,7 +131,9 @@ def dotted(path: Path) -> str:
 
 def consistency_problems(programme: Programme) -> list[tuple[Path, str]]:
     """What the fields say together that no single field says: one lead, unique ids, periods that
-    tile the programme's duration, milestones and partner targets that exist."""
+    tile the programme's duration, milestones and partner targets that exist, an indicator's
+    market among the programme's, a cumulative indicator's milestones that never fall and stay
+    within its target."""
     problems: list[tuple[Path, str]] = []
 
     def add(message: str, *path: str | int) -> None:
@@ -167,8 +169,36 @@ def consistency_problems(programme: Programme) -> list[tuple[Path, str]]:
             first = codes[indicator.code]
             add(f"indicator {indicator.code} is already defined (indicators[{first}])", "indicators", index, "code")
         codes.setdefault(indicator.code, index)
+        if indicator.market is not None and programme.markets and indicator.market not in programme.markets:
+            listed = ", ".join(programme.markets)
+            add(f"{indicator.market} is not one of the programme's markets ({listed})", "indicators", index, "market")
         for number in sorted(set(indicator.milestones) - numbers):
             add(f"there is no period {number}", "indicators", index, "milestones", str(number))
+        if indicator.mode == "cumulative":
+            problems += [
+                (("indicators", index, "milestones", str(number)), message)
+                for number, message in _cumulative_milestone_problems(indicator, numbers)
+            ]
         for partner_id in sorted(set(indicator.partner_targets) - partner_ids):
             add(f"{partner_id} is not a partner of the programme", "indicators", index, "partner_targets", partner_id)
+    return problems
+
+
+def _cumulative_milestone_problems(indicator: Indicator, numbers: set[int]) -> list[tuple[int, str]]:
+    """(period number, message) for each milestone of a cumulative indicator above its target or
+    below the milestone of an earlier period: what has been reached by the end of a period stays
+    reached. Milestones of periods that do not exist are reported as such, not here."""
+    problems: list[tuple[int, str]] = []
+    highest: tuple[int, Decimal] | None = None  # the earlier period with the highest milestone
+    for number, value in sorted(indicator.milestones.items()):
+        if number not in numbers:
+            continue
+        if value > indicator.target:
+            problems.append((number, f"a cumulative milestone cannot be above the target ({indicator.target})"))
+        if highest is not None and value < highest[1]:
+            problems.append(
+                (number, f"a cumulative milestone cannot be below an earlier one (period {highest[0]}: {highest[1]})")
+            )
+        if highest is None or value > highest[1]:
+            highest = (number, value)
     return problems

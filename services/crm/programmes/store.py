@@ -7,7 +7,6 @@ from typing import Any
 
 import orjson
 from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from crm.programmes.definition import Programme
@@ -27,6 +26,10 @@ class Applied:
 
     version: int
     changed: bool
+
+
+_APPLY_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
+"""Held until the applying transaction ends; one key per programme (other programmes go on)."""
 
 
 def canonical(programme: Programme) -> bytes:
@@ -67,41 +70,40 @@ class ProgrammeStore:
             )
             return [_stored(row) for row in rows]
 
-    async def apply(self, programme: Programme, applied_by: str | None, *, attempts: int = 5) -> Applied:
+    async def apply(self, programme: Programme, applied_by: str | None) -> Applied:
         """Store the definition as the programme's next version, unless it equals the current one.
-        Two concurrent applies get consecutive versions (the primary key refuses a second row with
-        the same version; the loser reads again)."""
+
+        Applies of one programme are serialised by a transaction-level advisory lock taken before
+        the current version is read, so concurrent applies get consecutive versions and each sees
+        the one stored before it. The primary key (programme_id, version) is the backstop: a writer
+        that skipped the lock gets an IntegrityError, never a second row with the same version."""
         body = canonical(programme)
         digest = hashlib.sha256(body).digest()
-        for _ in range(attempts):
-            try:
-                async with self._engine.begin() as connection:
-                    row = (
-                        await connection.execute(
-                            text(
-                                "SELECT version, digest FROM programme_versions WHERE programme_id = :id "
-                                "ORDER BY version DESC LIMIT 1"
-                            ),
-                            {"id": programme.id},
-                        )
-                    ).first()
-                    if row is not None and bytes(row.digest) == digest:
-                        return Applied(row.version, changed=False)
-                    version = 1 if row is None else row.version + 1
-                    await connection.execute(
-                        text(
-                            "INSERT INTO programme_versions (programme_id, version, definition, digest, applied_by) "
-                            "VALUES (:id, :version, CAST(:definition AS jsonb), :digest, :by)"
-                        ),
-                        {
-                            "id": programme.id,
-                            "version": version,
-                            "definition": body.decode(),
-                            "digest": digest,
-                            "by": applied_by,
-                        },
-                    )
-                    return Applied(version, changed=True)
-            except IntegrityError:
-                continue  # another apply took this version first
-        raise RuntimeError(f"programme {programme.id}: {attempts} concurrent applies in a row took the next version")
+        async with self._engine.begin() as connection:
+            await connection.execute(_APPLY_LOCK, {"key": f"programme_versions:{programme.id}"})
+            row = (
+                await connection.execute(
+                    text(
+                        "SELECT version, digest FROM programme_versions WHERE programme_id = :id "
+                        "ORDER BY version DESC LIMIT 1"
+                    ),
+                    {"id": programme.id},
+                )
+            ).first()
+            if row is not None and bytes(row.digest) == digest:
+                return Applied(row.version, changed=False)
+            version = 1 if row is None else row.version + 1
+            await connection.execute(
+                text(
+                    "INSERT INTO programme_versions (programme_id, version, definition, digest, applied_by) "
+                    "VALUES (:id, :version, CAST(:definition AS jsonb), :digest, :by)"
+                ),
+                {
+                    "id": programme.id,
+                    "version": version,
+                    "definition": body.decode(),
+                    "digest": digest,
+                    "by": applied_by,
+                },
+            )
+            return Applied(version, changed=True)
