@@ -6,34 +6,24 @@ counting in it) and the cumulative value at its end, programme-wide and per part
 agreements signed in the period, the pilots in discussion at its end (stalled or not), and the
 companies several partners share.
 
-`report_content` returns the document and its *basis*: per indicator the things it counted
-(partner, key, SME, subject, the event that made it count), which a restatement compares with
-what counts today.
+For a freeze, `report_content(..., keep_basis=True)` also keeps the report's *basis* (per
+indicator the things it counted) in PostgreSQL, for the report's row (`crm.reports.figures`);
+a restatement compares it with what counts today.
 """
 
-from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crm.contract.events import rfc3339
-from crm.programmes.counting import Item, Window, counted, value_of
-from crm.programmes.definition import Indicator, Period, Programme
-from crm.programmes.indicators import items_of
-from crm.programmes.measures import MEASURES, measure_items
+from crm.programmes.counting import Window
+from crm.programmes.definition import Period, Programme
+from crm.programmes.measures import MEASURES
+from crm.reports.figures import indicator_figures
 
 FIGURES = ("this_period", "cumulative")
 """The two values of an indicator a report holds (and a restatement may change)."""
-
-Basis = dict[str, dict[str, list[list[str]]]]
-"""Per indicator code and figure, the counted things as [partner_id, key, sme_id, subject, event_id]."""
-
-
-@dataclass(frozen=True, slots=True)
-class Content:
-    document: dict[str, Any]
-    basis: Basis
 
 
 def period_window(period: Period) -> Window:
@@ -41,16 +31,6 @@ def period_window(period: Period) -> Window:
     start = datetime.combine(period.start, time(), tzinfo=UTC)
     end = datetime.combine(period.end + timedelta(days=1), time(), tzinfo=UTC) - timedelta(microseconds=1)
     return Window(start, end)
-
-
-def figures_of(indicator: Indicator, items: list[Item], window: Window) -> dict[str, list[Item]]:
-    """The items behind each figure: this period's (began counting in it) and the cumulative one.
-    A stock (pilots in discussion) is what counts at the period's end, for both."""
-    stock = MEASURES[indicator.measure.value].stock
-    return {
-        "this_period": counted(items, window, "in_period", stock=stock),
-        "cumulative": counted(items, window, "cumulative", stock=stock),
-    }
 
 
 def number(value: Any) -> int | float | None:
@@ -100,7 +80,9 @@ async def report_content(
     version: int,
     period: Period,
     previous: dict[str, Any] | None,
-) -> Content:
+    *,
+    keep_basis: bool = False,
+) -> dict[str, Any]:
     """The report of `period` as the read models on `connection` hold it now. `previous` is the
     document of the newest submitted report of an earlier period (its cumulative figures are this
     report's "previously reported"), or None."""
@@ -108,11 +90,9 @@ async def report_content(
     partners = [p.id for p in programme.partners]
     earlier = {i["code"]: i for i in (previous or {}).get("indicators", [])}
     indicators: list[dict[str, Any]] = []
-    basis: Basis = {}
     for indicator in programme.indicators:
-        items = await items_of(connection, programme.id, indicator)
-        figures = figures_of(indicator, items, window)
-        values = {figure: value_of(found, partners) for figure, found in figures.items()}
+        figures = await indicator_figures(connection, programme.id, indicator, window, partners, keep_basis=keep_basis)
+        values = {"this_period": figures.this_period, "cumulative": figures.cumulative}
         before = earlier.get(indicator.code)
         by_partner = {
             partner: {
@@ -142,10 +122,6 @@ async def report_content(
                 "by_partner": by_partner,
             }
         )
-        basis[indicator.code] = {
-            figure: sorted([i.partner_id, i.key, i.sme_id, i.subject, str(i.event_id)] for i in found)
-            for figure, found in figures.items()
-        }
     agreements = await _fetch(connection, _AGREEMENTS_SIGNED, programme.id, window.start, window.end)
     pilots = await _fetch(connection, _PILOTS_AT_END, programme.id, window.end)
     document = {
@@ -196,23 +172,28 @@ async def report_content(
         ],
         "shared_companies": await shared_companies(connection, programme, window),
     }
-    return Content(document, basis)
+    return document
+
+
+_SHARED = """
+WITH items AS MATERIALIZED ({items})
+SELECT key, array_agg(partner_id ORDER BY partner_id, sme_id), array_agg(sme_id ORDER BY partner_id, sme_id)
+FROM items
+WHERE key LIKE '%:%' AND counts_from <= ${end} AND (counts_until IS NULL OR counts_until > ${end})
+GROUP BY key HAVING count(*) > 1
+ORDER BY key
+"""
+"""An SME without a business id counts by its own id (no ':' in its key)."""
 
 
 async def shared_companies(connection: AsyncConnection, programme: Programme, window: Window) -> list[dict[str, Any]]:
     """The enterprises (country:business_id) more than one SME of the programme stands for, selected
     by the window's end: each counts once in "distinct enterprises supported"."""
-    items = await measure_items(connection, programme.id, "distinct_enterprises_supported")
-    by_key: dict[str, list[Item]] = {}
-    for item in counted(items, window, "cumulative"):
-        if ":" in item.key:  # an SME without a business id counts by its own id
-            by_key.setdefault(item.key, []).append(item)
+    spec = MEASURES["distinct_enterprises_supported"]
+    given = {"programme": programme.id, "partner": None}
+    sql = _SHARED.format(items=spec.sql, end=len(spec.parameters) + 1)
+    rows = await _fetch(connection, sql, *(given[name] for name in spec.parameters), window.end)
     return [
-        {
-            "company": key,
-            "partners": sorted({i.partner_id for i in found}),
-            "smes": sorted([i.partner_id, i.sme_id] for i in found),
-        }
-        for key, found in sorted(by_key.items())
-        if len(found) > 1
+        {"company": key, "partners": sorted(set(partners)), "smes": [list(p) for p in zip(partners, smes, strict=True)]}
+        for key, partners, smes in rows
     ]

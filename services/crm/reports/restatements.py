@@ -14,7 +14,6 @@ The events responsible for a changed figure are, among the events applied after 
   an agreement, those of that pilot or agreement), such as a pilot's closing.
 """
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -24,13 +23,17 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crm.contract.events import rfc3339
-from crm.programmes.definition import Programme
+from crm.programmes.counting import Mode, Window, counted
+from crm.programmes.definition import Indicator, Programme
+from crm.programmes.indicators import items_of
 from crm.programmes.measures import MEASURES
 from crm.reports.content import FIGURES, period_window, report_content
+from crm.reports.figures import entries
 from crm.reports.store import FrozenReport, frozen_basis
 
 Entry = tuple[str, str, str, str, str]
-"""A counted thing as the basis holds it: partner_id, key, sme_id, subject, event_id."""
+"""A counted thing: partner_id, key, sme_id, subject, and the event that made it count (today's
+things; a frozen basis does not keep it: "")."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,8 +47,28 @@ class TimelineEvent:
     """The pilot or agreement the event is about, if any."""
 
 
-def _entries(rows: Iterable[list[str]]) -> list[Entry]:
-    return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+def _figures(indicator: dict[str, Any], figure: str) -> tuple[Any, ...]:
+    """One figure of an indicator, programme-wide and of each partner."""
+    own = sorted((p, v.get(figure)) for p, v in indicator["by_partner"].items())
+    return (indicator[figure], *own)
+
+
+_MODES: tuple[tuple[str, Mode], ...] = (("this_period", "in_period"), ("cumulative", "cumulative"))
+
+
+async def _counted_today(
+    connection: AsyncConnection, programme_id: str, indicator: Indicator, window: Window
+) -> dict[str, list[Entry]]:
+    """What each figure counts today, with the event that made each thing count."""
+    items = await items_of(connection, programme_id, indicator)
+    stock = MEASURES[indicator.measure.value].stock
+    return {
+        figure: [
+            (i.partner_id, i.key, i.sme_id, i.subject, str(i.event_id))
+            for i in counted(items, window, mode, stock=stock)
+        ]
+        for figure, mode in _MODES
+    }
 
 
 def changed_things(frozen: list[Entry], today: list[Entry], partner_id: str | None) -> tuple[list[Entry], list[Entry]]:
@@ -107,18 +130,22 @@ async def restatements(connection: AsyncConnection, programme: Programme, report
     frozen_basis_, applied = await frozen_basis(connection, report)
     period = programme.period(report.period)
     assert period is not None
-    end = period_window(period).end
+    window = period_window(period)
+    end = window.end
     today = await report_content(connection, programme, report.programme_version, period, None)
     frozen_values = {i["code"]: i for i in frozen_document["indicators"]}
+    indicators = {i.code: i for i in programme.indicators}
     partners = [p.id for p in programme.partners]
 
     changes: list[tuple[dict[str, Any], list[Entry], list[Entry], str]] = []
-    for now in today.document["indicators"]:
+    for now in today["indicators"]:
         code = now["code"]
         then = frozen_values[code]
-        for figure in FIGURES:
-            frozen_entries = _entries(frozen_basis_[code][figure])
-            today_entries = _entries(today.basis[code][figure])
+        changed = [f for f in FIGURES if _figures(now, f) != _figures(then, f)]
+        found = await _counted_today(connection, programme.id, indicators[code], window) if changed else {}
+        for figure in changed:
+            frozen_entries = [(*entry, "") for entry in entries(frozen_basis_[code][figure])]
+            today_entries = found[figure]
             for partner in [None, *partners]:
                 before = then[figure] if partner is None else then["by_partner"].get(partner, {}).get(figure, 0)
                 after = now[figure] if partner is None else now["by_partner"][partner][figure]

@@ -20,7 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from crm.contract.events import rfc3339
 from crm.programmes.definition import Programme
 from crm.programmes.store import stored_programme
-from crm.reports.content import Basis, report_content
+from crm.reports.content import report_content
+from crm.reports.figures import BASIS_TABLE, keep_basis_sql
 
 Status = Literal["draft", "submitted", "reopened"]
 
@@ -130,10 +131,10 @@ async def draft_document(
     found = programme.period(period)
     if found is None:
         raise UnknownReport(f"programme {programme.id} has no period {period}")
-    content = await report_content(
+    document = await report_content(
         connection, programme, version, found, await previous_document(connection, programme, period)
     )
-    return content.document | {"report": {"status": "draft", "revision": None, "frozen_at": None, "frozen_by": None}}
+    return document | {"report": {"status": "draft", "revision": None, "frozen_at": None, "frozen_by": None}}
 
 
 class ReportStore:
@@ -185,14 +186,16 @@ class ReportStore:
                         "re-open it first (crm report reopen) to submit a new revision"
                     )
                 revision = max((s.revision for s in steps), default=0) + 1
-                content = await report_content(
+                await connection.execute(text(keep_basis_sql()))
+                computed = await report_content(
                     connection,
                     stored.programme,
                     stored.version,
                     found,
                     await previous_document(connection, stored.programme, period),
+                    keep_basis=True,
                 )
-                document = content.document | {
+                document = computed | {
                     "report": {"status": "submitted", "revision": revision, "frozen_at": rfc3339(now), "frozen_by": by}
                 }
                 body = encode(document)
@@ -200,7 +203,8 @@ class ReportStore:
                     text(
                         "INSERT INTO reports (programme_id, period, revision, programme_version, document, basis, "
                         "applied_event_ids, frozen_at, frozen_by) "
-                        "SELECT :programme, :period, :revision, :version, :document, CAST(:basis AS jsonb), "
+                        "SELECT :programme, :period, :revision, :version, :document, "
+                        f"(SELECT COALESCE(jsonb_object_agg(code, basis), '{{}}') FROM {BASIS_TABLE}), "
                         "COALESCE((SELECT array_agg(event_id ORDER BY event_id) FROM applied_events), '{}'), "
                         ":at, :by"
                     ),
@@ -210,7 +214,6 @@ class ReportStore:
                         "revision": revision,
                         "version": stored.version,
                         "document": body,
-                        "basis": orjson.dumps(content.basis).decode(),
                         "at": now,
                         "by": by,
                     },
@@ -259,7 +262,7 @@ class ReportStore:
         )  # fmt: skip
 
 
-async def frozen_basis(connection: AsyncConnection, report: FrozenReport) -> tuple[Basis, set[UUID]]:
+async def frozen_basis(connection: AsyncConnection, report: FrozenReport) -> tuple[dict[str, Any], set[UUID]]:
     """What a frozen revision counted, and the events applied when it was frozen."""
     row = (
         await connection.execute(
