@@ -105,14 +105,8 @@ async def indicator_values(
             rows.append(row)
         target = indicator.target if view.partner_id is None else indicator.partner_targets.get(view.partner_id)
         indicators.append(
-            {
-                "code": indicator.code,
-                "name": indicator.name,
-                "unit": indicator.unit,
-                "measure": indicator.measure.value,
-                "agreement_type": indicator.agreement_type,
-                "market": indicator.market,
-                "mode": indicator.mode,
+            described(indicator)
+            | {
                 "target": json_number(target),
                 "partner_targets": {k: json_number(v) for k, v in indicator.partner_targets.items()}
                 if view.partner_id is None
@@ -156,6 +150,19 @@ async def indicator_evidence(
         }
         for item in sorted(counted_in(indicator, items, cut), key=lambda i: (i.partner_id, i.key, i.counts_from))
     ]
+
+
+def described(indicator: Indicator) -> dict[str, Any]:
+    """What an indicator is, as the indicators and the reports show it."""
+    return {
+        "code": indicator.code,
+        "name": indicator.name,
+        "unit": indicator.unit,
+        "measure": indicator.measure.value,
+        "agreement_type": indicator.agreement_type,
+        "market": indicator.market,
+        "mode": indicator.mode,
+    }
 
 
 def json_number(value: Any) -> float | int | None:

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from crm.contract.events import rfc3339
 from crm.programmes.counting import Window
 from crm.programmes.definition import Period, Programme
+from crm.programmes.indicators import described, json_number
 from crm.programmes.measures import MEASURES
 from crm.reports.figures import indicator_figures
 
@@ -31,13 +32,6 @@ def period_window(period: Period) -> Window:
     start = datetime.combine(period.start, time(), tzinfo=UTC)
     end = datetime.combine(period.end + timedelta(days=1), time(), tzinfo=UTC) - timedelta(microseconds=1)
     return Window(start, end)
-
-
-def number(value: Any) -> int | float | None:
-    """A target as JSON: 30, not 30.00."""
-    if value is None:
-        return None
-    return int(value) if value == int(value) else float(value)
 
 
 _AGREEMENTS_SIGNED = """
@@ -96,7 +90,7 @@ async def report_content(
         before = earlier.get(indicator.code)
         by_partner = {
             partner: {
-                "target": number(indicator.partner_targets.get(partner)),
+                "target": json_number(indicator.partner_targets.get(partner)),
                 "previously_reported": None
                 if before is None
                 else before["by_partner"].get(partner, {}).get("cumulative"),
@@ -106,16 +100,10 @@ async def report_content(
             for partner in partners
         }
         indicators.append(
-            {
-                "code": indicator.code,
-                "name": indicator.name,
-                "unit": indicator.unit,
-                "measure": indicator.measure.value,
-                "agreement_type": indicator.agreement_type,
-                "market": indicator.market,
-                "mode": indicator.mode,
-                "target": number(indicator.target),
-                "milestone": number(indicator.milestones.get(period.number)),
+            described(indicator)
+            | {
+                "target": json_number(indicator.target),
+                "milestone": json_number(indicator.milestones.get(period.number)),
                 "previously_reported": None if before is None else before["cumulative"],
                 "this_period": values["this_period"].total,
                 "cumulative": values["cumulative"].total,

@@ -29,7 +29,11 @@ ProgrammePath = Annotated[ProgrammeId, Path(description="A programme id (crm pro
 PeriodNumber = Annotated[int | None, Query(ge=1, le=10_000, description="One reporting period (default: every one)")]
 
 
-async def _programme(connection: Connection, programme_id: str, principal: Principal) -> tuple[StoredProgramme, Slice]:
+async def readable_programme(
+    connection: Connection, programme_id: str, principal: Principal
+) -> tuple[StoredProgramme, Slice]:
+    """The programme and the caller's view of it (analysts: the whole; a partner of it: its own
+    slice); 404 when it is not defined, 403 for a partner outside it."""
     stored = await stored_programme(connection, programme_id)
     if stored is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no programme {programme_id} is defined (crm programme apply)")
@@ -55,7 +59,7 @@ async def get_indicators(
 ) -> Response:
     """Each indicator per period: its value at the period's end (or `as_of`, an event time), its target
     and milestone, programme-wide and per partner; a partner token sees its own values only."""
-    stored, view = await _programme(connection, programme_id, principal)
+    stored, view = await readable_programme(connection, programme_id, principal)
     _period(stored.programme, period)
     body = await indicator_values(connection, stored.programme, stored.version, as_of=as_of, period=period, view=view)
     return json_response(body)
@@ -75,7 +79,7 @@ async def get_evidence(
 ) -> Response:
     """The SMEs, pilots, agreements, markets or meetings behind a value (of `period`, by default the last),
     each with the event that made it count."""
-    stored, view = await _programme(connection, programme_id, principal)
+    stored, view = await readable_programme(connection, programme_id, principal)
     if view.partner_id is not None and partner not in (None, view.partner_id):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "this token may only read its own partner's evidence")
     programme = stored.programme

@@ -12,9 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from crm.auth.principals import Principal
 from crm.http_bodies import LimitedBodyRoute
-from crm.programmes.store import StoredProgramme, stored_programme
+from crm.programmes.store import StoredProgramme
 from crm.query.api.models import Problem
-from crm.query.api.routes.programmes import ProgrammePath
+from crm.query.api.routes.programmes import ProgrammePath, readable_programme
 from crm.query.deps import Connection, CurrentPrincipal, Database
 from crm.query.rendering import json_response
 from crm.reports.exports import FORMATS, export
@@ -48,14 +48,8 @@ async def _reader(
     connection: Connection, programme_id: str, principal: Principal
 ) -> tuple[StoredProgramme, str | None]:
     """The programme and whose slice the caller reads (None: the whole report)."""
-    stored = await stored_programme(connection, programme_id)
-    if stored is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no programme {programme_id} is defined (crm programme apply)")
-    if principal.role == "analyst":
-        return stored, None
-    if principal.partner_id not in {p.id for p in stored.programme.partners}:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "this token's partner is not a partner of this programme")
-    return stored, principal.partner_id
+    stored, view = await readable_programme(connection, programme_id, principal)
+    return stored, view.partner_id
 
 
 def _by(principal: Principal) -> str:
