@@ -12,10 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from crm.db.engine import create_engine
 from crm.programmes.counting import Window, counted, value_of
 from crm.programmes.measures import MEASURES, measure_items
-from crm.projector.ports import DecodedEvent
 from crm.projector.store import PostgresReadModels
 from crm.settings import Settings
 from tests.support.indicator_reference import programme_history, reference_items
+from tests.support.query import apply_in_batches
 
 pytestmark = pytest.mark.infra
 
@@ -34,9 +34,7 @@ async def test_every_measure_equals_the_independent_fold_per_programme_partner_a
     events = programme_history(seed=21, smes=160, programmes=PROGRAMMES)
     arrival = events + random.Random(3).sample(events, 40)  # redeliveries
     random.Random(4).shuffle(arrival)
-    store = PostgresReadModels(engine)
-    for start in range(0, len(arrival), 97):
-        await store.apply([DecodedEvent(e, 0, start + i) for i, e in enumerate(arrival[start : start + 97])])
+    await apply_in_batches(PostgresReadModels(engine), arrival, 97)
 
     shared = 0
     async with engine.connect() as connection:

@@ -14,11 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from crm.db.engine import create_engine
 from crm.programmes.counting import Window, counted, value_of
 from crm.programmes.measures import MEASURES, measure_items, measure_values
-from crm.projector.ports import DecodedEvent
 from crm.projector.store import PostgresReadModels
 from crm.settings import Settings
 from tests.support.histories import PARTNERS
 from tests.support.indicator_reference import programme_history
+from tests.support.query import apply_in_batches
 
 pytestmark = pytest.mark.infra
 
@@ -62,9 +62,7 @@ async def test_values_counted_in_sql_equal_the_evidence_counted_in_python(engine
     events = programme_history(seed=22, smes=160, programmes=PROGRAMMES)
     arrival = events + random.Random(5).sample(events, 40)  # redeliveries
     random.Random(6).shuffle(arrival)
-    store = PostgresReadModels(engine)
-    for start in range(0, len(arrival), 89):
-        await store.apply([DecodedEvent(e, 0, start + i) for i, e in enumerate(arrival[start : start + 89])])
+    await apply_in_batches(PostgresReadModels(engine), arrival, 89)
 
     compared = 0
     async with engine.connect() as connection:

@@ -99,16 +99,19 @@ async def stall_alerts(events: Sequence[DomainEvent], at: datetime, threshold_da
     return collected.events
 
 
+async def apply_in_batches(store: PostgresReadModels, events: Sequence[DomainEvent], size: int) -> None:
+    """`events` through the projector's store, `size` at a time, in order (offsets as they come)."""
+    for start in range(0, len(events), size):
+        await store.apply([DecodedEvent(e, 0, start + i) for i, e in enumerate(events[start : start + size])])
+
+
 async def load_into_read_models(
     settings: Settings, events: Sequence[DomainEvent], alerts: Sequence[AlertEvent]
 ) -> None:
     """Through the projector's and the alerts service's own stores (the writers the services use)."""
     engine = create_engine(settings.database_url, pool_size=1)
     try:
-        store = PostgresReadModels(engine)
-        for start in range(0, len(events), 200):
-            batch = events[start : start + 200]
-            await store.apply([DecodedEvent(event, 0, start + i) for i, event in enumerate(batch)])
+        await apply_in_batches(PostgresReadModels(engine), events, 200)
         if alerts:
             await PostgresAlertViews(engine).apply([ReceivedAlert(a, encode_event(a)) for a in alerts])
     finally:

@@ -1,6 +1,5 @@
 """`crm programme apply FILE | show [ID]`: programme definitions (docs/programmes.md)."""
 
-import asyncio
 import getpass
 import json
 from collections.abc import Awaitable, Callable
@@ -9,10 +8,9 @@ from typing import TypeVar
 
 import typer
 
+from crm.cli.database import with_engine
 from crm.cli.main import app, friendly_errors
-from crm.infra.errors import InfrastructureError
 from crm.programmes.store import ProgrammeStore
-from crm.settings import Settings
 
 T = TypeVar("T")
 
@@ -21,20 +19,7 @@ app.add_typer(programme_app, name="programme")
 
 
 def _with_store(action: Callable[[ProgrammeStore], Awaitable[T]]) -> T:
-    from crm.db.engine import create_engine
-
-    settings = Settings()
-    if not settings.database_url:
-        raise InfrastructureError("Set CRM_DATABASE_URL to the database holding the programmes.")
-
-    async def run() -> T:
-        engine = create_engine(settings.database_url, pool_size=1)
-        try:
-            return await action(ProgrammeStore(engine))
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(run())
+    return with_engine(lambda engine: action(ProgrammeStore(engine)), holding="the programmes")
 
 
 @programme_app.command("apply")

@@ -1,6 +1,8 @@
 """The async engine. Created by a composition root, never at import time."""
 
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from crm.infra.errors import InfrastructureError
 
@@ -14,3 +16,10 @@ def create_engine(database_url: str | None, *, pool_size: int = 5) -> AsyncEngin
         max_overflow=pool_size,
         pool_pre_ping=True,
     )
+
+
+async def driver_connection(connection: AsyncConnection) -> Any:
+    """The asyncpg connection under `connection` (same transaction): for reads whose rows go
+    straight into our own objects, without SQLAlchemy's row processing."""
+    raw = await connection.get_raw_connection()
+    return raw.driver_connection

@@ -24,14 +24,19 @@ def _start(day: date) -> datetime:
     return datetime.combine(day, time(), tzinfo=UTC)
 
 
+def period_window(period: Period) -> Window:
+    """The period from its first instant to its last, in event time (UTC)."""
+    return Window(_start(period.start), _start(period.end + timedelta(days=1)) - timedelta(microseconds=1))
+
+
 def window(period: Period, as_of: datetime | None) -> Window | None:
     """The period from its first instant to its last (or to `as_of`); None when it starts after `as_of`."""
-    start, end = _start(period.start), _start(period.end + timedelta(days=1)) - timedelta(microseconds=1)
-    if as_of is not None:
-        if as_of < start:
-            return None
-        end = min(end, as_of)
-    return Window(start, end)
+    whole = period_window(period)
+    if as_of is None:
+        return whole
+    if as_of < whole.start:
+        return None
+    return Window(whole.start, min(whole.end, as_of))
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,10 +23,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from itertools import pairwise
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from crm.db.engine import driver_connection
 from crm.programmes.counting import Item, Kind, Value, Window
 
 # The programme's selected SMEs: each SME's earliest SMESelected (its `selected_at`) and the
@@ -302,11 +302,6 @@ WHERE {_OF_PROGRAMME} AND t.event_type = 'MeetingHeld'""",
 """Every measure an indicator may count, by name (the programme file's `measure`)."""
 
 
-async def _driver(connection: AsyncConnection) -> Any:
-    raw = await connection.get_raw_connection()
-    return raw.driver_connection
-
-
 async def measure_items(
     connection: AsyncConnection,
     programme_id: str,
@@ -321,7 +316,7 @@ async def measure_items(
     (SQLAlchemy's row processing was half the time of a programme's indicators, docs/benchmarks.md)."""
     spec = MEASURES[measure]
     given = {"programme": programme_id, "partner": partner_id, "agreement_type": agreement_type, "market": market}
-    rows = await (await _driver(connection)).fetch(spec.sql, *(given[name] for name in spec.parameters))
+    rows = await (await driver_connection(connection)).fetch(spec.sql, *(given[name] for name in spec.parameters))
     kind = spec.kind
     return [Item(r[0], r[1], kind, r[2], r[3], r[4], r[5], r[6]) for r in rows]
 
@@ -363,7 +358,7 @@ async def measure_values(
         "after": [w.end + _RESOLUTION for w in windows],
     }
     sql, parameters = spec.counting[way]
-    rows = await (await _driver(connection)).fetch(sql, *(given[name] for name in parameters))
+    rows = await (await driver_connection(connection)).fetch(sql, *(given[name] for name in parameters))
     listed = list(partners)
     totals = [0] * len(windows)
     by_partner: list[dict[str, int]] = [dict.fromkeys(listed, 0) for _ in windows]

@@ -11,27 +11,21 @@ indicator the things it counted) in PostgreSQL, for the report's row (`crm.repor
 a restatement compares it with what counts today.
 """
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crm.contract.events import rfc3339
+from crm.db.engine import driver_connection
 from crm.programmes.counting import Window
 from crm.programmes.definition import Period, Programme
-from crm.programmes.indicators import described, json_number
+from crm.programmes.indicators import described, json_number, period_window
 from crm.programmes.measures import MEASURES
 from crm.reports.figures import indicator_figures
 
 FIGURES = ("this_period", "cumulative")
 """The two values of an indicator a report holds (and a restatement may change)."""
-
-
-def period_window(period: Period) -> Window:
-    """The period from its first instant to its last, in event time (UTC)."""
-    start = datetime.combine(period.start, time(), tzinfo=UTC)
-    end = datetime.combine(period.end + timedelta(days=1), time(), tzinfo=UTC) - timedelta(microseconds=1)
-    return Window(start, end)
 
 
 _AGREEMENTS_SIGNED = """
@@ -59,8 +53,7 @@ ORDER BY p.partner_id, p.sme_id, p.pilot_id
 
 
 async def _fetch(connection: AsyncConnection, sql: str, *arguments: object) -> list[Any]:
-    raw = await connection.get_raw_connection()
-    driver: Any = raw.driver_connection
+    driver = await driver_connection(connection)
     return list(await driver.fetch(sql, *arguments))
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from crm.db.engine import driver_connection
 from crm.programmes.counting import Value, Window
 from crm.programmes.definition import Indicator
 from crm.programmes.measures import MEASURES, MeasureQuery
@@ -103,8 +104,7 @@ async def indicator_figures(
     arguments = [*(given[name] for name in spec.parameters), window.start, window.end]
     if keep_basis:
         arguments.append(indicator.code)
-    raw = await connection.get_raw_connection()
-    driver: Any = raw.driver_connection
+    driver = await driver_connection(connection)
     rows = await driver.fetch(_STATEMENTS[(indicator.measure.value, keep_basis)], *arguments)
     totals = {"this_period": 0, "cumulative": 0}
     by_partner = {"this_period": dict.fromkeys(partners, 0), "cumulative": dict.fromkeys(partners, 0)}

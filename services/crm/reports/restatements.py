@@ -23,11 +23,12 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crm.contract.events import rfc3339
+from crm.db.engine import driver_connection
 from crm.programmes.counting import Mode, Window, counted
 from crm.programmes.definition import Indicator, Programme
-from crm.programmes.indicators import items_of
+from crm.programmes.indicators import items_of, period_window
 from crm.programmes.measures import MEASURES
-from crm.reports.content import FIGURES, period_window, report_content
+from crm.reports.content import FIGURES, report_content
 from crm.reports.figures import entries
 from crm.reports.store import FrozenReport, frozen_basis
 
@@ -115,8 +116,7 @@ async def _timeline(
     if not smes:
         return {}
     partners, ids = zip(*sorted(smes), strict=True)
-    raw = await connection.get_raw_connection()
-    driver: Any = raw.driver_connection
+    driver = await driver_connection(connection)
     out: dict[tuple[str, str], list[TimelineEvent]] = {}
     for r in await driver.fetch(_TIMELINE, list(partners), list(ids)):
         event = TimelineEvent(r[0], r[1], r[2], r[3], r[4], r[5])
