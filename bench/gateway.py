@@ -26,7 +26,7 @@ from crm.infra.services import ServiceProcess, service_environment
 from crm.messaging.topic_admin import contract_topics, ensure_topics
 from crm.settings import Settings
 
-# The gateway's own targets (README "Ingestion gateway").
+# The gateway's own targets (docs/ingestion.md).
 TARGET_SINGLE_REQUESTS = 3_000
 TARGET_BATCH_EVENTS = 30_000
 TARGET_P99_MS = 25.0

@@ -24,7 +24,7 @@ def import_history(
 ) -> None:
     """Validate the whole FILE, report bad rows by line number, then send it in batches.
 
-    FILE is CSV or JSON Lines (.jsonl); README "Importing history" documents the format.
+    FILE is CSV or JSON Lines (.jsonl); docs/ingestion.md "Importing history" documents the format.
 
     CSV: event_type, occurred_at, sme_id; optional event_id, partner_id; payload fields by name.
 
