@@ -11,11 +11,11 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import GroupCoordinatorNotAvailableError
 from aiokafka.structs import OffsetAndMetadata
-from sqlalchemy import text
 
 from crm.db.engine import create_engine
 from crm.infra.errors import InfrastructureError
 from crm.messaging.reading import topic_partitions
+from crm.read_models.applied import applied_events
 from crm.settings import Settings
 
 
@@ -67,12 +67,17 @@ async def projector_status(settings: Settings) -> ProjectorStatus:
     engine = create_engine(settings.database_url, pool_size=1)
     try:
         async with engine.connect() as connection:
-            row = (
-                await connection.execute(text("SELECT count(*), max(occurred_at), max(applied_at) FROM applied_events"))
-            ).one()
+            applied = (await applied_events(connection)).overall
     finally:
         await engine.dispose()
-    return ProjectorStatus(settings.projector_group, settings.events_topic, lags, row[0], row[1], row[2])
+    return ProjectorStatus(
+        settings.projector_group,
+        settings.events_topic,
+        lags,
+        applied.events,
+        applied.newest_event_at,
+        applied.last_applied_at,
+    )
 
 
 async def _committed_offsets(
