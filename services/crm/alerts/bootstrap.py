@@ -5,7 +5,6 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-import aiohttp
 import faust
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -22,7 +21,7 @@ from crm.alerts.readiness import TableReadiness
 from crm.alerts.rules import Controls, Thresholds
 from crm.alerts.store import PostgresAlertViews
 from crm.alerts.tables import PilotTable, changelog_topic_name, create_pilots_table
-from crm.alerts.webhooks import deliver_due, http_post
+from crm.alerts.webhooks import deliver_due, http_post, webhook_client
 from crm.contract.decoding import encode_event
 from crm.contract.events import AlertEvent
 from crm.contract.upcasting import UpcastContext
@@ -129,14 +128,21 @@ def build_alerts(settings: Settings) -> tuple[faust.App, list[TopicSpec], Shutdo
         backdate=settings.alerts_clock == "event",
     )
 
+    webhooks = webhook_client()
+    post = http_post(webhooks, settings.alerts_webhook_timeout_seconds)
+
     async def deliver() -> int:
-        async with aiohttp.ClientSession() as session:
-            return await deliver_due(
-                engine,
-                http_post(session, settings.alerts_webhook_timeout_seconds),
-                retry_seconds=settings.alerts_webhook_retry_seconds,
-                max_retry_seconds=settings.alerts_webhook_max_retry_seconds,
-            )
+        return await deliver_due(
+            engine,
+            post,
+            retry_seconds=settings.alerts_webhook_retry_seconds,
+            max_retry_seconds=settings.alerts_webhook_max_retry_seconds,
+        )
+
+    async def close_webhooks(*_: Any, **__: Any) -> None:
+        await webhooks.aclose()
+
+    app.on_before_shutdown.connect(close_webhooks)
 
     def consumer(topic: str, reads: str, handle: BatchHandler) -> BatchConsumer:
         return BatchConsumer(
