@@ -47,7 +47,8 @@ class Infrastructure(BaseModel):
 
 
 class EmbeddedServers(BaseModel):
-    """The Kafka broker and PostgreSQL server the project starts itself when they are not given."""
+    """Embedded servers. The Kafka broker and the PostgreSQL server the project starts itself when
+    `CRM_KAFKA_BOOTSTRAP` or `CRM_DATABASE_URL` is unset."""
 
     state_dir: Path = Field(
         default=Path(".crm"), description="Where the embedded Kafka and PostgreSQL keep their data and logs."
@@ -60,7 +61,7 @@ class EmbeddedServers(BaseModel):
 
 
 class Contract(BaseModel):
-    """Programmes and contract versions (docs/contract.md "Versions")."""
+    """Programmes and contract versions. How versions are upcast and retired: docs/contract.md "Versions"."""
 
     default_programme: ProgrammeId = Field(
         default="default",
@@ -80,7 +81,7 @@ class Contract(BaseModel):
 
 
 class Topics(BaseModel):
-    """Kafka topics (docs/contract.md "Kafka"), created by the project with no retention limit."""
+    """Topics. The project creates them with no retention limit (docs/contract.md "Kafka")."""
 
     events_topic: str = Field(default="crm.events", description="The log of record: every accepted event.")
     alerts_topic: str = Field(default="crm.alerts", description="Stalled-pilot alerts.")
@@ -91,7 +92,7 @@ class Topics(BaseModel):
 
 
 class HttpServices(BaseModel):
-    """Every HTTP service (the ingestion gateway and the query API)."""
+    """HTTP services. These apply to both: the ingestion gateway and the query API."""
 
     bind_host: str = Field(default="127.0.0.1", description="Address the HTTP services bind to (loopback by default).")
     gateway_port: int = Field(default=8000, ge=0, le=65535, description="Port of the ingestion gateway.")
@@ -121,12 +122,13 @@ class HttpServices(BaseModel):
         default=1000,
         ge=1,
         description="With more connections open than this, or as many requests in flight, a request gets a "
-        "problem+json `503` with `Retry-After` and its connection is closed (crm/http_concurrency.py).",
+        "problem+json `503` with the service's `Retry-After` (`CRM_GATEWAY_RETRY_AFTER`, `CRM_QUERY_RETRY_AFTER`) "
+        "and its connection is closed (crm/http_concurrency.py).",
     )
 
 
 class Gateway(BaseModel):
-    """The ingestion gateway: its limits, and what it does when Kafka is away."""
+    """Ingestion gateway. Its limits, and what it answers when Kafka or PostgreSQL is away."""
 
     gateway_max_body_bytes: int = Field(
         default=1_048_576, ge=1024, description="Largest request body the gateway reads (`413` above)."
@@ -156,7 +158,7 @@ class Gateway(BaseModel):
 
 
 class Query(BaseModel):
-    """The query service: its database pool, the freshness figures, its `503` answers."""
+    """Query service. Its database pool, its freshness figures and its `503` answers."""
 
     query_pool_size: int = Field(
         default=5, ge=1, le=100, description="Database connections of the query service (as many again on overflow)."
@@ -172,7 +174,7 @@ class Query(BaseModel):
 
 
 class Projector(BaseModel):
-    """The projector. A batch's cost is mostly per SME it touches (load, fold, upsert its rows), so
+    """Projector. A batch's cost is mostly per SME it touches (load, fold, upsert its rows), so
     larger batches, in which an SME's events coalesce, cost less per event (docs/benchmarks.md)."""
 
     projector_group: str = Field(default="crm-projector", description="The projector's consumer group.")
@@ -195,7 +197,8 @@ class Projector(BaseModel):
 
 
 class Alerts(BaseModel):
-    """Stalled-pilot alerts: the alerts service, its webhooks, and the snooze cap."""
+    """Stalled-pilot alerts. The alerts service, its webhook deliveries, and the snooze cap the query
+    API and `crm alerts snooze` both enforce."""
 
     alerts_group: str = Field(
         default="crm-alerts",
@@ -263,7 +266,7 @@ class Alerts(BaseModel):
 
 
 class Logging(BaseModel):
-    """Logs: structlog, to stderr."""
+    """Logging. Every process logs with structlog to stderr."""
 
     log_level: LogLevel = Field(default="info", description="The lowest level logged.")
     log_format: LogFormat = Field(
