@@ -10,8 +10,9 @@ import structlog
 def configure_logging(level: str = "info", log_format: Literal["auto", "json", "console"] = "auto") -> None:
     """Route structlog and the standard library (Faust, aiokafka, uvicorn) to one stream.
 
-    `auto` writes JSON lines unless stderr is a terminal. Context bound with
-    `structlog.contextvars.bind_contextvars` (partner_id, sme_id, event_id) is on every line.
+    `auto` writes JSON lines unless stderr is a terminal. A line carries the keyword arguments of
+    its call (`log.info("events.refused", status=422)`); context bound with
+    `structlog.contextvars.bind_contextvars` would be added to every line, but no service binds any.
     """
     as_json = log_format == "json" or (log_format == "auto" and not sys.stderr.isatty())
     shared: list[structlog.types.Processor] = [

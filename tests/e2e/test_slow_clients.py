@@ -121,13 +121,14 @@ def test_past_the_connection_limit_a_client_gets_a_json_503_with_retry_after(
         CRM_HTTP_MAX_CONNECTIONS=str(limit),
         CRM_HTTP_HEADER_TIMEOUT=str(GIVE_UP * 2),  # the connections holding the limit stay open
         CRM_GATEWAY_RETRY_AFTER="7",
+        CRM_QUERY_RETRY_AFTER="9",  # each service its own
     )
     logs = tmp_path / "logs"
     with (
         ServiceProcess("gateway", ["gateway", "run"], env, logs / "gateway.log") as gateway,
         ServiceProcess("query", ["query", "run"], env, logs / "query.log") as query,
     ):
-        for service, port in ((gateway, gateway_port), (query, query_port)):
+        for service, port, retry_after in ((gateway, gateway_port, "7"), (query, query_port, "9")):
             url = f"http://127.0.0.1:{port}/health"
             assert wait_until(lambda u=url: _answers(u), 90, interval=0.3), service.log_path.read_text()[-3000:]
             holding = [connect(port) for _ in range(limit)]  # open, sending nothing yet
@@ -142,7 +143,7 @@ def test_past_the_connection_limit_a_client_gets_a_json_503_with_retry_after(
                 headers = {name.lower(): value.strip() for name, _, value in (h.partition(":") for h in lines[1:])}
                 assert lines[0].startswith("HTTP/1.1 503"), received[:300]
                 assert headers.get("content-type") == "application/problem+json", received[:300]
-                assert headers.get("retry-after") == "7", received[:300]
+                assert headers.get("retry-after") == retry_after, received[:300]
                 problem = json.loads(body)
                 assert problem["status"] == 503 and problem["title"] == "Service Unavailable", problem
                 assert f"limit of {limit}" in problem["detail"], problem

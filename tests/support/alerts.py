@@ -50,7 +50,7 @@ def alerts_service(settings: Settings, tmp_path: Path, name: str = "alerts", **e
         "CRM_ALERTS_WEBHOOK_RETRY_SECONDS": "0.2",
         "CRM_ALERTS_WEBHOOK_MAX_RETRY_SECONDS": "1",
         "CRM_ALERTS_WEBHOOK_TIMEOUT_SECONDS": "2",
-        "CRM_PROJECTOR_BATCH_SECONDS": "0.05",
+        "CRM_ALERTS_BATCH_SECONDS": "0.05",
         "CRM_ALERTS_SESSION_TIMEOUT_SECONDS": "6",
         **env,
     }

@@ -15,6 +15,8 @@ def test_every_setting_survives_the_trip_through_the_environment(monkeypatch: py
         contract_sunsets={1: date(2027, 6, 30)},
         default_programme="prog-a",
         projector_batch_seconds=0.5,
+        alerts_batch_seconds=0.3,
+        query_retry_after=9,
         database_url="postgresql+asyncpg://crm_app:pw@127.0.0.1:5432/crm",
         database_admin_url="postgresql+asyncpg://crm:secret@127.0.0.1:5432/crm",
     )

@@ -2,13 +2,13 @@
 
 import faust
 
-from crm.settings import Settings
+from crm.settings import AlertsSettings
 
 
-def create_app(settings: Settings, bootstrap: str) -> faust.App:
+def create_app(settings: AlertsSettings) -> faust.App:
     return faust.App(
         settings.alerts_group,
-        broker=f"kafka://{bootstrap}",
+        broker=f"kafka://{settings.kafka_bootstrap}",
         store="memory://",  # rebuilt from the table's changelog on every start
         datadir=str(settings.state_dir / "faust" / settings.alerts_group),
         web_enabled=False,

@@ -5,7 +5,6 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-import aiohttp
 import faust
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -22,7 +21,7 @@ from crm.alerts.readiness import TableReadiness
 from crm.alerts.rules import Controls, Thresholds
 from crm.alerts.store import PostgresAlertViews
 from crm.alerts.tables import PilotTable, changelog_topic_name, create_pilots_table
-from crm.alerts.webhooks import deliver_due, http_post
+from crm.alerts.webhooks import deliver_due, http_post, webhook_client
 from crm.contract.decoding import encode_event
 from crm.contract.events import AlertEvent
 from crm.contract.upcasting import UpcastContext
@@ -33,9 +32,11 @@ from crm.logs import configure_logging
 from crm.messaging.batch_consumer import BatchConsumer, BatchHandler
 from crm.messaging.topic_admin import TopicSpec, contract_topics, ensure_topics
 from crm.projector.dead_letters import KafkaDeadLetters
-from crm.settings import Settings
+from crm.settings import AlertsSettings, Settings
 
 log = structlog.get_logger(__name__)
+
+NEEDED_BY = "The alerts service"
 
 COMPACTED = {"cleanup.policy": "compact", "retention.ms": "-1"}
 
@@ -84,7 +85,7 @@ class PostgresControls:
             return await load_controls(connection)
 
 
-def alert_clock(settings: Settings) -> Clock:
+def alert_clock(settings: AlertsSettings) -> Clock:
     if settings.alerts_clock == "event":
         return EventTimeClock()
     if settings.alerts_clock == "file":
@@ -94,22 +95,20 @@ def alert_clock(settings: Settings) -> Clock:
     return WallClock()
 
 
-def thresholds_of(settings: Settings) -> Thresholds:
+def thresholds_of(settings: AlertsSettings) -> Thresholds:
     return Thresholds.from_overrides(settings.alerts_threshold_days, settings.alerts_thresholds)
 
 
-def consumer_group(settings: Settings, reads: str) -> str:
+def consumer_group(settings: AlertsSettings | Settings, reads: str) -> str:
     """A consumer's group: not the Faust app's, whose members speak Faust's assignment protocol."""
     return f"{settings.alerts_group}-{reads}"
 
 
-def build_alerts(settings: Settings) -> tuple[faust.App, list[TopicSpec], Shutdown]:
+def build_alerts(settings: AlertsSettings) -> tuple[faust.App, list[TopicSpec], Shutdown]:
     """Wire the app, its table, consumers and timers. No I/O yet. Also returns the topics it needs
     and the `Shutdown` that records a crashed consumer."""
-    if not settings.kafka_bootstrap or not settings.database_url:
-        raise InfrastructureError("The alerts service needs CRM_KAFKA_BOOTSTRAP and CRM_DATABASE_URL.")
     (settings.state_dir / "faust").mkdir(parents=True, exist_ok=True)
-    app = create_app(settings, settings.kafka_bootstrap)
+    app = create_app(settings)
     table = create_pilots_table(app, settings.topic_partitions)
     pilots = PilotTable(table, settings.topic_partitions)
     table.on_recover(pilots.reload)
@@ -129,23 +128,30 @@ def build_alerts(settings: Settings) -> tuple[faust.App, list[TopicSpec], Shutdo
         backdate=settings.alerts_clock == "event",
     )
 
+    webhooks = webhook_client()
+    post = http_post(webhooks, settings.alerts_webhook_timeout_seconds)
+
     async def deliver() -> int:
-        async with aiohttp.ClientSession() as session:
-            return await deliver_due(
-                engine,
-                http_post(session, settings.alerts_webhook_timeout_seconds),
-                retry_seconds=settings.alerts_webhook_retry_seconds,
-                max_retry_seconds=settings.alerts_webhook_max_retry_seconds,
-            )
+        return await deliver_due(
+            engine,
+            post,
+            retry_seconds=settings.alerts_webhook_retry_seconds,
+            max_retry_seconds=settings.alerts_webhook_max_retry_seconds,
+        )
+
+    async def close_webhooks(*_: Any, **__: Any) -> None:
+        await webhooks.aclose()
+
+    app.on_before_shutdown.connect(close_webhooks)
 
     def consumer(topic: str, reads: str, handle: BatchHandler) -> BatchConsumer:
         return BatchConsumer(
-            settings.kafka_bootstrap or "",
+            settings.kafka_bootstrap,
             topic,
             consumer_group(settings, reads),
             handle,
             batch_size=settings.alerts_batch_size,
-            batch_seconds=settings.projector_batch_seconds,
+            batch_seconds=settings.alerts_batch_seconds,
             session_timeout=settings.alerts_session_timeout_seconds,
         )
 
@@ -175,23 +181,22 @@ def build_alerts(settings: Settings) -> tuple[faust.App, list[TopicSpec], Shutdo
 def run_alerts(settings: Settings) -> None:
     """Prepare topics and schema, then run the worker until SIGINT/SIGTERM, or until a consumer or
     agent fails for good: then the process exits with `EXIT_CRASHED` for a supervisor to restart."""
-    configure_logging(settings.log_level, settings.log_format)
-    if not settings.kafka_bootstrap or not settings.database_url:
-        raise InfrastructureError("The alerts service needs CRM_KAFKA_BOOTSTRAP and CRM_DATABASE_URL.")
-    upgrade_database(settings.database_url)
+    alerts = AlertsSettings.of(settings, NEEDED_BY)
+    configure_logging(alerts.log_level, alerts.log_format)
+    upgrade_database(alerts.database_url)
     asyncio.set_event_loop(asyncio.new_event_loop())
-    app, topics, shutdown = build_alerts(settings)
-    asyncio.get_event_loop().run_until_complete(ensure_topics(settings.kafka_bootstrap, topics))
+    app, topics, shutdown = build_alerts(alerts)
+    asyncio.get_event_loop().run_until_complete(ensure_topics(alerts.kafka_bootstrap, topics))
     log.info(
         "alerts.starting",
-        topic=settings.events_topic,
-        group=settings.alerts_group,
-        clock=settings.alerts_clock,
-        threshold_days=settings.alerts_threshold_days,
+        topic=alerts.events_topic,
+        group=alerts.alerts_group,
+        clock=alerts.alerts_clock,
+        threshold_days=alerts.alerts_threshold_days,
     )
     worker = faust.Worker(
         app,
-        loglevel=settings.log_level if settings.log_level != "warning" else "warn",
+        loglevel=alerts.log_level if alerts.log_level != "warning" else "warn",
         override_logging=False,
         quiet=True,
     )

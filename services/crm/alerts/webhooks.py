@@ -4,6 +4,10 @@ The outbox (`alert_outbox`) is filled by the read-model projection in the same t
 the alert rows, so an alert is never lost while a webhook is down, and detection never waits
 for a webhook. Receivers see each alert once by its `Idempotency-Key` (the alert event id):
 a delivery is repeated until a 2xx answer, never after.
+
+One `httpx.AsyncClient` (`webhook_client`) carries every delivery of the service: it keeps
+connections to the receivers open between polls. Each POST has `timeout_seconds` in all, follows
+redirects and ignores proxy variables of the environment.
 """
 
 import asyncio
@@ -15,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
-import aiohttp
+import httpx
 import structlog
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -65,7 +69,15 @@ class Answer:
 Post = Callable[[Delivery], Awaitable[Answer]]
 
 
-def http_post(session: aiohttp.ClientSession, timeout_seconds: float) -> Post:
+def webhook_client() -> httpx.AsyncClient:
+    """The client of every delivery; opens no connection until the first POST."""
+    return httpx.AsyncClient(follow_redirects=True, trust_env=False)
+
+
+def http_post(client: httpx.AsyncClient, timeout_seconds: float) -> Post:
+    """POST a delivery's exact body, signed, within `timeout_seconds` in all (connecting, sending,
+    reading the answer); a failure to reach the receiver is an `Answer` with the error, not raised."""
+
     async def post(delivery: Delivery) -> Answer:
         headers = {
             "Content-Type": "application/json",
@@ -73,15 +85,12 @@ def http_post(session: aiohttp.ClientSession, timeout_seconds: float) -> Post:
             IDEMPOTENCY_HEADER: str(delivery.event_id),
         }
         try:
-            async with session.post(
-                delivery.url,
-                data=delivery.body,
-                headers=headers,
-                timeout=aiohttp.ClientTimeout(total=timeout_seconds),
-            ) as response:
-                await response.read()
-                return Answer(response.status, None)
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            async with asyncio.timeout(timeout_seconds):
+                response = await client.post(
+                    delivery.url, content=delivery.body, headers=headers, timeout=timeout_seconds
+                )
+            return Answer(response.status_code, None)
+        except (httpx.HTTPError, httpx.InvalidURL, TimeoutError, OSError) as exc:
             return Answer(None, f"{type(exc).__name__}: {exc}"[:500])
 
     return post

@@ -39,11 +39,12 @@ def import_history(
     from crm.db.engine import create_engine
     from crm.db.failures import is_database_failure
     from crm.gateway.claims import ClaimsUnavailable, ConflictingEvents, PostgresEventClaims
-    from crm.gateway.ingestion import KafkaUnavailable, Limits
+    from crm.gateway.ingestion import Limits
     from crm.gateway.kafka import KafkaEventSink
     from crm.importer.rows import UnreadableFile, read_rows
     from crm.importer.send import check_rows, send_rows
     from crm.infra.errors import InfrastructureError
+    from crm.messaging.publisher import PublishFailed
 
     settings = Settings()
     # History is imported whatever its version: a sunset stops partners' systems, not the archive.
@@ -107,7 +108,7 @@ def import_history(
 
     try:
         sent = asyncio.run(send())
-    except KafkaUnavailable as error:
+    except PublishFailed as error:
         err.print(f"[red]error:[/red] Kafka is unavailable ({error}); re-running the import is safe.")
         raise typer.Exit(2) from None
     except ClaimsUnavailable as error:

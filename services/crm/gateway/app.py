@@ -18,10 +18,11 @@ from crm.contract.events import DomainEvent
 from crm.gateway.api.routes import events, health
 from crm.gateway.claims import ClaimsUnavailable, ConflictingEvents, PostgresEventClaims, UnclaimableEvents
 from crm.gateway.deps import GatewayState, bearer_scheme
-from crm.gateway.ingestion import ForeignEvents, ForeignProgrammes, KafkaUnavailable, Limits, UnknownProgrammes
+from crm.gateway.ingestion import ForeignEvents, ForeignProgrammes, Limits, UnknownProgrammes
 from crm.gateway.kafka import KafkaEventSink
 from crm.gateway.programmes import ProgrammesUnavailable, RefreshedMemberships
 from crm.http_problems import problem_response
+from crm.messaging.publisher import PublishFailed
 from crm.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -167,8 +168,8 @@ def _add_error_handlers(app: FastAPI, *, retry_after: int) -> None:
             },
         )
 
-    @app.exception_handler(KafkaUnavailable)
-    async def unavailable(_: Request, error: KafkaUnavailable) -> Response:
+    @app.exception_handler(PublishFailed)
+    async def unavailable(_: Request, error: PublishFailed) -> Response:
         return _json(
             status.HTTP_503_SERVICE_UNAVAILABLE,
             {"detail": "Kafka did not acknowledge the events in time; retry the same events later"},

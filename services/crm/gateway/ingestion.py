@@ -19,10 +19,6 @@ from crm.programmes.membership import Memberships, Refusal
 from crm.settings import Settings
 
 
-class KafkaUnavailable(RuntimeError):
-    """Kafka did not acknowledge every event in time; the sender should retry the same events."""
-
-
 class ForeignEvents(PermissionError):
     """The principal may not write some of the events (another partner's, or an analyst)."""
 
@@ -72,7 +68,8 @@ class EventClaims(Protocol):
 
 
 class EventSink(Protocol):
-    """Where accepted events go; `publish` returns only once every event is durably stored."""
+    """Where accepted events go; `publish` returns only once every event is durably stored, else
+    raises `crm.messaging.publisher.PublishFailed` (the sender should retry the same events)."""
 
     async def publish(self, events: Sequence[DomainEvent]) -> None: ...
 

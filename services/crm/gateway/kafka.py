@@ -8,7 +8,6 @@ import structlog
 from aiokafka.errors import KafkaError
 
 from crm.contract.events import DomainEvent
-from crm.gateway.ingestion import KafkaUnavailable
 from crm.messaging.publisher import EventPublisher, PublishFailed
 
 log = structlog.get_logger(__name__)
@@ -17,7 +16,7 @@ PRODUCER_TIMEOUT_MS = 30_000
 
 
 class KafkaEventSink:
-    """Publishes with a deadline of `publish_timeout` seconds, else raises KafkaUnavailable.
+    """Publishes with a deadline of `publish_timeout` seconds, else raises PublishFailed.
 
     If Kafka is unreachable at start-up the gateway still starts (and answers 503); a background
     task keeps connecting. Once connected, aiokafka reconnects by itself after a broker restart.
@@ -55,12 +54,12 @@ class KafkaEventSink:
 
     async def publish(self, events: Sequence[DomainEvent]) -> None:
         if self._publisher is None:
-            raise KafkaUnavailable("not connected to Kafka yet")
+            raise PublishFailed("not connected to Kafka yet")
         try:
             await self._publisher.publish(events, timeout=self._timeout)
         except PublishFailed as error:
             log.warning("kafka.publish_failed", reason=str(error), events=len(events))
-            raise KafkaUnavailable(str(error)) from error
+            raise
 
     async def _connect(self) -> None:
         delay = 0.5

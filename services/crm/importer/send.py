@@ -18,13 +18,13 @@ from crm.gateway.ingestion import (
     EventClaims,
     EventSink,
     FixedMemberships,
-    KafkaUnavailable,
     Limits,
     ingest,
     oversized_texts,
     programme_problems,
 )
 from crm.importer.rows import Row, RowProblem
+from crm.messaging.publisher import PublishFailed
 from crm.programmes.membership import Memberships
 
 log = structlog.get_logger(__name__)
@@ -76,7 +76,7 @@ async def send_rows(
             try:
                 await ingest(body, principal, limits, claims, sink, programmes)
                 break
-            except KafkaUnavailable:
+            except PublishFailed:
                 if attempt == attempts:
                     raise
                 log.warning("import.retrying_batch", first_line=batch[0].line, attempt=attempt)

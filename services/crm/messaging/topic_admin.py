@@ -2,12 +2,11 @@
 
 from contextlib import suppress
 from dataclasses import dataclass
+from typing import Protocol
 
 import structlog
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
-
-from crm.settings import Settings
 
 log = structlog.get_logger(__name__)
 
@@ -21,7 +20,20 @@ class TopicSpec:
     config: dict[str, str]
 
 
-def contract_topics(settings: Settings) -> list[TopicSpec]:
+class TopicNames(Protocol):
+    """The topic settings (`crm.settings.Topics`): `Settings`, or a service's view of them."""
+
+    @property
+    def events_topic(self) -> str: ...
+    @property
+    def alerts_topic(self) -> str: ...
+    @property
+    def dlq_topic(self) -> str: ...
+    @property
+    def topic_partitions(self) -> int: ...
+
+
+def contract_topics(settings: TopicNames) -> list[TopicSpec]:
     return [
         # The log of record: never deleted by retention, so projections can always be rebuilt.
         TopicSpec(settings.events_topic, settings.topic_partitions, KEEP_FOREVER),

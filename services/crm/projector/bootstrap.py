@@ -10,7 +10,6 @@ from aiokafka import AIOKafkaProducer
 from crm.contract.upcasting import UpcastContext
 from crm.db.engine import create_engine
 from crm.db.migrate import upgrade_database
-from crm.infra.errors import InfrastructureError
 from crm.logs import configure_logging
 from crm.messaging.batch_consumer import BatchConsumer, HandlerFailed
 from crm.messaging.messages import ReceivedMessage
@@ -18,15 +17,16 @@ from crm.messaging.topic_admin import contract_topics, ensure_topics
 from crm.projector.batches import Retry, project_batch
 from crm.projector.dead_letters import PRODUCER_MAX_REQUEST_BYTES, KafkaDeadLetters
 from crm.projector.store import PostgresReadModels
-from crm.settings import Settings
+from crm.settings import ProjectorSettings, Settings
 
 log = structlog.get_logger(__name__)
 
 
-async def serve_projector(settings: Settings) -> None:
+NEEDED_BY = "The projector"
+
+
+async def serve_projector(settings: ProjectorSettings) -> None:
     """Project `crm.events` into the read models until SIGINT/SIGTERM. Raises `HandlerFailed`."""
-    if not settings.kafka_bootstrap or not settings.database_url:
-        raise InfrastructureError("The projector needs CRM_KAFKA_BOOTSTRAP and CRM_DATABASE_URL.")
     engine = create_engine(settings.database_url)
     store = PostgresReadModels(engine)
     producer = AIOKafkaProducer(
@@ -68,13 +68,12 @@ async def serve_projector(settings: Settings) -> None:
 def run_projector(settings: Settings) -> int:
     """Prepare topics and schema, then project until SIGINT/SIGTERM. The process's exit code:
     0 after a clean stop, 1 when a batch could not be handled (so a supervisor sees it died)."""
-    configure_logging(settings.log_level, settings.log_format)
-    if not settings.kafka_bootstrap or not settings.database_url:
-        raise InfrastructureError("The projector needs CRM_KAFKA_BOOTSTRAP and CRM_DATABASE_URL.")
-    asyncio.run(ensure_topics(settings.kafka_bootstrap, contract_topics(settings)))
-    upgrade_database(settings.database_url)
+    projector = ProjectorSettings.of(settings, NEEDED_BY)
+    configure_logging(projector.log_level, projector.log_format)
+    asyncio.run(ensure_topics(projector.kafka_bootstrap, contract_topics(projector)))
+    upgrade_database(projector.database_url)
     try:
-        asyncio.run(serve_projector(settings))
+        asyncio.run(serve_projector(projector))
     except HandlerFailed as failure:
         log.error("projector.exiting", reason=str(failure), exit_code=1)
         return 1

@@ -27,12 +27,11 @@ from crm.contract.decoding import InvalidEvents, decode_event
 from crm.contract.upcasting import UpcastContext
 from crm.db.engine import create_engine
 from crm.db.tables import READ_MODEL_TABLES
-from crm.infra.errors import InfrastructureError
 from crm.messaging.reading import records_until, remaining, topic_partitions
 from crm.projector.batches import Retry, apply_isolating
 from crm.projector.ports import DecodedEvent
 from crm.projector.store import PostgresReadModels
-from crm.settings import Settings
+from crm.settings import ProjectorSettings, Settings
 
 log = structlog.get_logger(__name__)
 
@@ -60,23 +59,22 @@ async def rebuild_projections(
     batch_size: int = 5000,
     on_progress: Progress | None = None,
 ) -> RebuildOutcome:
-    if not settings.kafka_bootstrap or not settings.database_url:
-        raise InfrastructureError("Rebuilding needs CRM_KAFKA_BOOTSTRAP and CRM_DATABASE_URL.")
-    engine = create_engine(settings.database_url)
+    projector = ProjectorSettings.of(settings, "Rebuilding")
+    engine = create_engine(projector.database_url)
     shadow = f"crm_rebuild_{uuid.uuid4().hex[:10]}"
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap,
+        bootstrap_servers=projector.kafka_bootstrap,
         enable_auto_commit=False,
         max_partition_fetch_bytes=8 * 1024 * 1024,
         fetch_max_bytes=64 * 1024 * 1024,
     )
     started = time.monotonic()
-    upcasting = UpcastContext(settings.default_programme)
+    upcasting = UpcastContext(projector.default_programme)
     replay = _Replay(PostgresReadModels(engine, schema=shadow), partner_id, on_progress, upcasting)
     try:
         await _create_shadow(engine, shadow)
         await consumer.start()
-        partitions = await topic_partitions(consumer, settings.events_topic)
+        partitions = await topic_partitions(consumer, projector.events_topic)
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)

@@ -11,12 +11,12 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import GroupCoordinatorNotAvailableError
 from aiokafka.structs import OffsetAndMetadata
-from sqlalchemy import text
 
 from crm.db.engine import create_engine
 from crm.infra.errors import InfrastructureError
 from crm.messaging.reading import topic_partitions
-from crm.settings import Settings
+from crm.read_models.applied import applied_events
+from crm.settings import ProjectorSettings, Settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,16 +45,15 @@ class ProjectorStatus:
 
 
 async def projector_status(settings: Settings) -> ProjectorStatus:
-    if not settings.kafka_bootstrap or not settings.database_url:
-        raise InfrastructureError("`crm status` needs CRM_KAFKA_BOOTSTRAP and CRM_DATABASE_URL.")
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
+    projector = ProjectorSettings.of(settings, "`crm status`")
+    admin = AIOKafkaAdminClient(bootstrap_servers=projector.kafka_bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=projector.kafka_bootstrap, enable_auto_commit=False)
     await admin.start()
     await consumer.start()
     try:
-        partitions = await topic_partitions(consumer, settings.events_topic)
+        partitions = await topic_partitions(consumer, projector.events_topic)
         ends = await consumer.end_offsets(partitions)
-        committed = await _committed_offsets(admin, settings.projector_group, partitions)
+        committed = await _committed_offsets(admin, projector.projector_group, partitions)
     finally:
         await consumer.stop()
         await admin.close()
@@ -64,15 +63,20 @@ async def projector_status(settings: Settings) -> ProjectorStatus:
         )
         for tp in partitions
     ]
-    engine = create_engine(settings.database_url, pool_size=1)
+    engine = create_engine(projector.database_url, pool_size=1)
     try:
         async with engine.connect() as connection:
-            row = (
-                await connection.execute(text("SELECT count(*), max(occurred_at), max(applied_at) FROM applied_events"))
-            ).one()
+            applied = (await applied_events(connection)).overall
     finally:
         await engine.dispose()
-    return ProjectorStatus(settings.projector_group, settings.events_topic, lags, row[0], row[1], row[2])
+    return ProjectorStatus(
+        projector.projector_group,
+        projector.events_topic,
+        lags,
+        applied.events,
+        applied.newest_event_at,
+        applied.last_applied_at,
+    )
 
 
 async def _committed_offsets(

@@ -109,7 +109,7 @@ def create_app(settings: Settings, engine: AsyncEngine, token_store: TokenStore,
         dashboard.router,
     ):
         app.include_router(router)
-    _add_error_handlers(app, settings.gateway_retry_after)
+    _add_error_handlers(app, settings.query_retry_after)
     app.add_middleware(FreshnessHeaders, probe=freshness)
     return app
 

@@ -5,31 +5,26 @@ tells a partner when the other partners are active. A partner sees its own partn
 event and last application, and no lag: Kafka's lag is per topic partition, a partition carries
 several partners' events, so no figure of it is the partner's own (nor harmless to show it).
 
-One query per `ttl` seconds reads the newest event of every partner at once (the same single
-scan of `applied_events` the programme-wide maximum needs), refreshed in the background, so
+One query per `ttl` seconds reads the newest event of every partner at once
+(`crm.read_models.applied`, one scan for the partners' and the programme's), refreshed in the background, so
 stamping every response costs nothing on the request path. Kafka being away makes the lag
 unknown (None), never an error: the read models can still be served.
 """
 
 import asyncio
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
 import structlog
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm.contract.events import rfc3339
+from crm.read_models.applied import AppliedEvents, applied_events
 
 log = structlog.get_logger(__name__)
-
-_NEWEST_PER_PARTNER = text(
-    "SELECT partner_id, max(occurred_at) AS newest_event_at, max(applied_at) AS last_applied_at"
-    " FROM applied_events GROUP BY partner_id"
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,15 +72,14 @@ class FreshnessSnapshot:
         return Freshness(None, None, None, self.programme.checked_at, partner_id)
 
 
-def snapshot_from_rows(rows: Iterable[Any], lag: int | None, checked_at: datetime) -> FreshnessSnapshot:
-    """Per-partner maxima (rows of partner_id, newest_event_at, last_applied_at) to a snapshot."""
+def snapshot_of(applied: AppliedEvents, lag: int | None, checked_at: datetime) -> FreshnessSnapshot:
+    """The programme's figures (with the lag) and each partner's (without), from one reading."""
     partners = {
-        row.partner_id: Freshness(row.newest_event_at, row.last_applied_at, None, checked_at, row.partner_id)
-        for row in rows
+        partner_id: Freshness(a.newest_event_at, a.last_applied_at, None, checked_at, partner_id)
+        for partner_id, a in applied.partners.items()
     }
-    newest = max((f.newest_event_at for f in partners.values() if f.newest_event_at), default=None)
-    applied = max((f.last_applied_at for f in partners.values() if f.last_applied_at), default=None)
-    return FreshnessSnapshot(Freshness(newest, applied, lag, checked_at), partners)
+    overall = applied.overall
+    return FreshnessSnapshot(Freshness(overall.newest_event_at, overall.last_applied_at, lag, checked_at), partners)
 
 
 class LagSource(Protocol):
@@ -192,9 +186,9 @@ class FreshnessProbe:
             if self._value is not None and time.monotonic() < self._expires:
                 return self._value
             async with self._engine.connect() as connection:
-                rows = (await connection.execute(_NEWEST_PER_PARTNER)).all()
+                applied = await applied_events(connection)
             lag = await self._lag_source.lag() if self._lag_source is not None else None
-            self._value = snapshot_from_rows(rows, lag, datetime.now().astimezone())
+            self._value = snapshot_of(applied, lag, datetime.now().astimezone())
             self._expires = time.monotonic() + self._ttl
             return self._value
 

@@ -31,6 +31,7 @@ from crm.contract.events import rfc3339
 from crm.contract.upcasting import IMPLICIT_PROGRAMME
 from crm.programmes.kpi_targets import KpiTargets, Number
 from crm.programmes.store import stored_programme
+from crm.read_models.applied import applied_events
 
 _T = "COALESCE(CAST(:as_of AS timestamptz), 'infinity'::timestamptz)"
 # One programme's SMEs (and through them their markets, pilots and agreements), or all of them.
@@ -72,8 +73,6 @@ WHERE s.selected_at <= {_T} AND p.opened_at <= {_T} AND (p.closed_at IS NULL OR 
   AND {_S_IN}
 GROUP BY p.partner_id
 """)
-
-_NEWEST = text("SELECT max(occurred_at) FROM applied_events")
 
 _FUNNEL = text(f"""
 SELECT count(*) AS selected,
@@ -143,7 +142,7 @@ async def programme_kpis(
         total["agreements_by_market"].update(figures["agreements_by_market"])
         total["_sales_markets"] |= figures["_sales_markets"]
     if as_of is None:
-        as_of = await connection.scalar(_NEWEST)
+        as_of = (await applied_events(connection)).overall.newest_event_at
     stored = await stored_programme(connection, programme_id if programme_id is not None else default_programme)
     targets = KpiTargets.of(None if stored is None else stored.programme)
     return {
