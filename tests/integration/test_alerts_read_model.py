@@ -111,7 +111,6 @@ async def test_the_cli_snoozes_acknowledges_and_lists(isolated: Settings, monkey
         await PostgresAlertViews(engine).apply([received(decisions()[0])])
     finally:
         await engine.dispose()
-    from crm.cli import alerts  # noqa: F401 - registers `crm alerts`
 
     monkeypatch.setenv("CRM_DATABASE_URL", isolated.database_url or "")
     runner = CliRunner()
@@ -132,7 +131,6 @@ async def test_the_cli_snoozes_only_an_opened_pilot_and_at_most_the_cap(
 ) -> None:
     # Finding 9 of issue 13: `crm alerts snooze` stored a snooze for any pilot id, without limit.
     await load_into_read_models(isolated, [pilot_event("PilotOpened", T0, p) for p in ("p-1", "p-2")], [])
-    from crm.cli import alerts  # noqa: F401 - registers `crm alerts`
 
     monkeypatch.setenv("CRM_DATABASE_URL", isolated.database_url or "")
     monkeypatch.setenv("CRM_ALERTS_MAX_SNOOZES_PER_PARTNER", "1")

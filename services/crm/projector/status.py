@@ -12,6 +12,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import GroupCoordinatorNotAvailableError
 from aiokafka.structs import OffsetAndMetadata
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm.db.engine import create_engine
 from crm.infra.errors import InfrastructureError
@@ -44,7 +45,8 @@ class ProjectorStatus:
         return sum(p.lag for p in self.partitions)
 
 
-async def projector_status(settings: Settings) -> ProjectorStatus:
+async def projector_status(settings: Settings, engine: AsyncEngine | None = None) -> ProjectorStatus:
+    """The projector group's lag and newest applied event; on `engine` if given (else its own)."""
     if not settings.kafka_bootstrap or not settings.database_url:
         raise InfrastructureError("`crm status` needs CRM_KAFKA_BOOTSTRAP and CRM_DATABASE_URL.")
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
@@ -64,14 +66,15 @@ async def projector_status(settings: Settings) -> ProjectorStatus:
         )
         for tp in partitions
     ]
-    engine = create_engine(settings.database_url, pool_size=1)
+    database = engine or create_engine(settings.database_url, pool_size=1)
     try:
-        async with engine.connect() as connection:
+        async with database.connect() as connection:
             row = (
                 await connection.execute(text("SELECT count(*), max(occurred_at), max(applied_at) FROM applied_events"))
             ).one()
     finally:
-        await engine.dispose()
+        if engine is None:
+            await database.dispose()
     return ProjectorStatus(settings.projector_group, settings.events_topic, lags, row[0], row[1], row[2])
 
 
