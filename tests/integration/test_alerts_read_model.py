@@ -118,7 +118,8 @@ async def test_the_cli_snoozes_acknowledges_and_lists(isolated: Settings, monkey
     snoozed = await _run(runner, ["alerts", "snooze", "tehnopol", "p-1", "--until", "2020-03-01"])
     assert "snoozed until 2020-03-01T00:00:00+00:00" in snoozed
     assert f"alert {alert} acknowledged" in await _run(runner, ["alerts", "ack", str(alert), "--by", "ops"])
-    listed = await _run(runner, ["alerts", "list", "--partner", "tehnopol"])
+    header, listed = (await _run(runner, ["alerts", "list", "--partner", "tehnopol"])).splitlines()
+    assert header.split("\t")[:4] == ["alert id", "status", "partner", "pilot"]
     assert listed.split("\t")[:4] == [str(alert), "acknowledged", "tehnopol", "p-1"]
     assert "2020-03-01T00:00:00+00:00" in listed
     missing = await asyncio.to_thread(runner.invoke, app, ["alerts", "ack", str(uuid4())])

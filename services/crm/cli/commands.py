@@ -1,13 +1,19 @@
 """`crm up | demo`, `crm schemas`, `crm projector run`, `crm db upgrade`, `crm infra`: thin,
 build settings, call the service, report."""
 
+import shlex
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from crm.cli.errors import fail
 from crm.cli.settings import cli_settings, require_database, require_kafka
 from crm.settings import Settings
+
+if TYPE_CHECKING:
+    from crm.pipeline import RunningPipeline
 
 stack_app = typer.Typer()
 schemas_app = typer.Typer(help="The generated contract files under schemas/.", no_args_is_help=True)
@@ -83,7 +89,53 @@ def up() -> None:
     runs, other `crm` commands find its Kafka and PostgreSQL through .crm/stack.json."""
     from crm.pipeline import run_stack_in_foreground
 
-    run_stack_in_foreground(Settings())
+    run_stack_in_foreground(Settings(), _print_next_steps)
+
+
+def _print_next_steps(pipeline: "RunningPipeline", published: bool) -> None:
+    """Where everything is, and commands to paste into a second terminal (stdout, at once)."""
+    from crm.infra.stack import without_password
+    from crm.infra.stack_file import stack_file_path
+    from crm.pipeline import http_url
+
+    live = pipeline.settings
+    gateway, query = http_url(pipeline, "gateway"), http_url(pipeline, "query")
+    lines = [
+        f"Kafka:      {live.kafka_bootstrap}",
+        f"PostgreSQL: {without_password(live.database_url or '')}",
+        *([f"Gateway:    {gateway}/docs"] if gateway else []),
+        *([f"Query API:  {query}/docs", f"Dashboard:  {query}/"] if query else []),
+        f"Logs:       {live.state_dir / 'logs'}",
+        "",
+    ]
+    stack_file = stack_file_path(Settings().state_dir)
+    if published:
+        crm = _crm_command()
+        lines += [
+            f"While this runs, `crm` commands find it through {stack_file}. In another terminal, in {Path.cwd()}:",
+            "",
+            f'  TOKEN="$({crm} tokens create --analyst --label first-look)"',
+            *([f'  curl -s -H "Authorization: Bearer $TOKEN" {query}/v1/programme/kpis'] if query else []),
+            f"  {crm} status",
+            f"  {crm} --help",
+            "",
+        ]
+    else:
+        lines += [f"{stack_file} belongs to another running stack: `crm` commands use that one, not this.", ""]
+    lines.append("Press Ctrl-C to stop.")
+    print("\n".join(lines), flush=True)
+
+
+def _crm_command() -> str:
+    """How to run this `crm`: the console script beside this Python (relative to the current
+    directory when inside it), else `python -m crm.cli`."""
+    script = Path(sys.executable).parent / "crm"
+    if not script.exists():
+        return f"{shlex.quote(sys.executable)} -m crm.cli"
+    try:
+        return shlex.quote(str(script.relative_to(Path.cwd())))
+    except ValueError:
+        return shlex.quote(str(script))
 
 
 @infra_app.command("prepare")
