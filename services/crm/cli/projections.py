@@ -110,7 +110,8 @@ def projections_rebuild(
         TextColumn("remaining"),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=progress_console) as progress:
+    # A bar is for a terminal; in a log it would be one line of noise.
+    with Progress(*columns, console=progress_console, disable=not progress_console.is_terminal) as progress:
         task = progress.add_task(partner or "all partners", total=None)
 
         def advance(done: int, total: int) -> None:
