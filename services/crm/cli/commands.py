@@ -108,7 +108,7 @@ def _print_next_steps(pipeline: "RunningPipeline", published: bool) -> None:
         f"Logs:       {live.state_dir / 'logs'}",
         "",
     ]
-    stack_file = stack_file_path(Settings().state_dir)
+    stack_file = stack_file_path(live.state_dir)
     if published:
         crm = _crm_command()
         lines += [

@@ -48,27 +48,26 @@ class Failure:
 
 
 def explain(error: BaseException) -> Failure:
-    """The exit code and one-line message for an exception a command raised."""
+    """The exit code and one-line message for an exception a command raised: the first kind (in
+    the order of `_KINDS`) that the error or anything it wraps is."""
     chain = list(_chain(error))
-    for cause in chain:
-        if isinstance(cause, InfrastructureError):
-            return Failure(ExitCode.UNREACHABLE, _first_line(cause))
-    for cause in chain:
-        found = _infrastructure(cause)
-        if found is not None:
-            return found
-    for cause in chain:
-        if isinstance(cause, OSError) and cause.filename is not None and not isinstance(cause, ConnectionError):
-            return Failure(ExitCode.FAILED, f"{cause.strerror or cause}: {cause.filename}")
-    for cause in chain:
-        settings_error = _invalid_settings(cause)
-        if settings_error is not None:
-            return settings_error
-    for cause in chain:
-        database_error = _database_refusal(cause)
-        if database_error is not None:
-            return database_error
+    for kind in _KINDS:
+        for cause in chain:
+            found = kind(cause)
+            if found is not None:
+                return found
     return Failure(ExitCode.FAILED, f"{type(error).__name__}: {_first_line(error)} (`crm --verbose ...` shows where)")
+
+
+def _stack_missing(cause: BaseException) -> Failure | None:
+    """Ours: no stack runs, a server could not start (the message says what to do)."""
+    return Failure(ExitCode.UNREACHABLE, _first_line(cause)) if isinstance(cause, InfrastructureError) else None
+
+
+def _missing_file(cause: BaseException) -> Failure | None:
+    if isinstance(cause, OSError) and cause.filename is not None and not isinstance(cause, ConnectionError):
+        return Failure(ExitCode.FAILED, f"{cause.strerror or cause}: {cause.filename}")
+    return None
 
 
 def _infrastructure(cause: BaseException) -> Failure | None:
@@ -150,6 +149,9 @@ def _database_refusal(cause: BaseException) -> Failure | None:
     if isinstance(cause, asyncpg.PostgresError):
         return Failure(ExitCode.FAILED, f"PostgreSQL: {_first_line(cause)}")
     return None
+
+
+_KINDS = (_stack_missing, _infrastructure, _missing_file, _invalid_settings, _database_refusal)
 
 
 def _first_line(error: BaseException) -> str:
