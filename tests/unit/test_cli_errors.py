@@ -81,3 +81,17 @@ def test_the_export_formats_are_the_exporters() -> None:
     from crm.reports.exports import FORMATS
 
     assert [f.value for f in ExportFormat] == list(FORMATS)
+
+
+def test_a_command_failing_prints_one_line_and_with_verbose_the_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    from crm.infra.processes import free_port
+
+    monkeypatch.setenv("CRM_DATABASE_URL", f"postgresql+asyncpg://crm@127.0.0.1:{free_port()}/crm")
+    runner = CliRunner()
+    quiet = runner.invoke(app, ["tokens", "list"])
+    assert quiet.exit_code == ExitCode.UNREACHABLE
+    assert quiet.output.startswith("error: cannot connect to PostgreSQL") and quiet.output.count("\n") == 1
+    verbose = runner.invoke(app, ["--verbose", "tokens", "list"])
+    assert verbose.exit_code == ExitCode.UNREACHABLE
+    assert "Traceback (most recent call last)" in verbose.output and "ConnectionRefusedError" in verbose.output
+    assert verbose.output.splitlines()[-1] == quiet.output.strip()

@@ -54,10 +54,11 @@ def crm(
     `crm up` runs (its `.crm/stack.json`). Exit codes: 0 done, 1 failed, 2 usage, 3 Kafka or
     PostgreSQL unreachable (docs/cli.md).
     """
-    if not verbose:
+    root = logging.getLogger()
+    if not verbose and not root.handlers:
         # Libraries' own warnings (aiokafka's "Unable connect to ...") would add lines to the one
         # that `crm.cli.errors` prints; a service's configure_logging replaces this handler.
-        logging.getLogger().addHandler(logging.NullHandler())
+        root.addHandler(logging.NullHandler())
 
 
 for sub_app, name in (
