@@ -31,9 +31,10 @@ class ExitCode(IntEnum):
 
 EXIT_CODES = {
     ExitCode.DONE: "done",
-    ExitCode.FAILED: "failed: the command ran and was refused, found nothing, or met invalid data or a missing file",
-    ExitCode.USAGE: "usage: an unknown command or option, a value out of its choices or range, "
-    "invalid `CRM_*` settings",
+    ExitCode.FAILED: "failed: the command ran and was refused, found nothing, met invalid data (a file's bad rows) "
+    "or could not read or write a file",
+    ExitCode.USAGE: "usage: an unknown command or option, a missing argument, a value out of its choices or range, "
+    "a FILE argument that does not exist, invalid `CRM_*` settings",
     ExitCode.UNREACHABLE: "infrastructure: Kafka or PostgreSQL is not running, not reachable, or refused the login "
     "(also: no stack is running and no `CRM_*` setting names one)",
 }

@@ -68,7 +68,7 @@ going away (the gateway answers 503 meanwhile) rather than exit.
 | option | |
 |---|---|
 | `--verbose`, `-v` | On an error, show the traceback too. |
-| `--version` | Print the version (`crm 0.1.0`) and exit. |
+| `--version` | Print `crm VERSION`, the installed package's version, and exit. |
 
 ## Commands
 """
