@@ -6,7 +6,7 @@ Used by `crm up`, `crm demo` and the end-to-end tests, so they all run the same 
 import asyncio
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -18,6 +18,7 @@ from crm.infra.errors import InfrastructureError
 from crm.infra.processes import port_accepts, wait_until
 from crm.infra.services import ServiceProcess, service_environment
 from crm.infra.stack import running_infrastructure, without_password
+from crm.infra.stack_file import StackFile, published_stack, stack_file_path, stack_of_this_process
 from crm.messaging.topic_admin import contract_topics, ensure_topics
 from crm.settings import Settings
 
@@ -88,8 +89,30 @@ def _opened_or_dead(host: str, port: int, service: ServiceProcess) -> bool:
     return port_accepts(host, port) or not service.alive()
 
 
-def run_stack_in_foreground(settings: Settings) -> None:
-    """`crm up`: the stack until Ctrl-C or SIGTERM."""
+def http_url(pipeline: RunningPipeline, service: str) -> str | None:
+    """`http://host:port` of a started HTTP service (gateway, query), else None."""
+    if service not in pipeline.services:
+        return None
+    return f"http://{pipeline.settings.bind_host}:{getattr(pipeline.settings, HTTP_PORTS[service])}"
+
+
+def stack_record(pipeline: RunningPipeline, *, embedded_database: bool) -> StackFile:
+    """What the stack file says of this process's running pipeline (the administrator's URL only
+    of a database this process started)."""
+    live = pipeline.settings
+    assert live.kafka_bootstrap and live.database_url
+    return stack_of_this_process(
+        live.kafka_bootstrap,
+        live.database_url,
+        live.database_admin_url if embedded_database else None,
+        http_url(pipeline, "gateway"),
+        http_url(pipeline, "query"),
+    )
+
+
+def run_stack_in_foreground(settings: Settings, on_ready: Callable[[RunningPipeline, bool], None]) -> None:
+    """`crm up`: the stack until Ctrl-C or SIGTERM, recorded in `<state dir>/stack.json` while it
+    runs; `on_ready(pipeline, published)` once it serves (published: whether the file is ours)."""
     from crm.logs import configure_logging
 
     configure_logging(settings.log_level, "console")
@@ -103,24 +126,15 @@ def run_stack_in_foreground(settings: Settings) -> None:
             database=without_password(pipeline.settings.database_url or ""),
             logs=str(pipeline.settings.state_dir / "logs"),
         )
-        print(f"Kafka:      {pipeline.settings.kafka_bootstrap}")
-        print(f"PostgreSQL: {without_password(pipeline.settings.database_url or '')}")
-        if settings.database_url is None:
-            urls = pipeline.settings.postgres_dir
-            print(f'            for the CLI: export CRM_DATABASE_URL="$(cat {urls / "app.url"})"')
-            print(f'            for crm sql grant: export CRM_DATABASE_ADMIN_URL="$(cat {urls / "admin.url"})"')
-        if "gateway" in pipeline.services:
-            print(f"Gateway:    http://{pipeline.settings.bind_host}:{pipeline.settings.gateway_port}/docs")
-        if "query" in pipeline.services:
-            print(f"Query API:  http://{pipeline.settings.bind_host}:{pipeline.settings.query_port}/docs")
-            print(f"Dashboard:  http://{pipeline.settings.bind_host}:{pipeline.settings.query_port}/")
-        print("Press Ctrl-C to stop.")
-        try:
-            while not stop.wait(1.0):
-                for name, service in pipeline.services.items():
-                    if not service.alive():
-                        log.error("service.died", service=name, log=str(service.log_path))
-                        service.start()
-        except KeyboardInterrupt:
-            pass
+        record = stack_record(pipeline, embedded_database=settings.database_url is None)
+        with published_stack(stack_file_path(settings.state_dir), record) as published:
+            on_ready(pipeline, published)
+            try:
+                while not stop.wait(1.0):
+                    for name, service in pipeline.services.items():
+                        if not service.alive():
+                            log.error("service.died", service=name, log=str(service.log_path))
+                            service.start()
+            except KeyboardInterrupt:
+                pass
     log.info("stack.stopped")

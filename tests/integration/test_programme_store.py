@@ -92,7 +92,7 @@ async def test_the_cli_refuses_a_broken_file_whole_dry_runs_applies_and_shows(
         encoding="utf-8",
     )
     refused = crm(isolated, "apply", str(broken))
-    assert refused.returncode == 2
+    assert refused.returncode == 1
     assert "2 problem(s); nothing was stored" in refused.stderr
     assert f"{broken}:" in refused.stderr and "partners[1].country" in refused.stderr
     assert "periods[2].start" in refused.stderr

@@ -5,7 +5,7 @@ from pathlib import Path
 import yaml
 from typer.testing import CliRunner
 
-from crm.cli.main import app, register_commands
+from crm.cli.main import app
 from crm.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,7 +24,6 @@ def test_every_crm_variable_in_compose_is_a_setting() -> None:
 
 
 def test_every_service_command_is_a_crm_command() -> None:
-    register_commands()
 
     runner = CliRunner()
     for name, service in compose()["services"].items():

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from typer.main import get_command
 
-from crm.cli.main import app, register_commands
+from crm.cli.main import app
 from crm.query.bootstrap import build_query_app
 from crm.settings import Settings
 
@@ -35,7 +35,6 @@ def test_every_report_endpoint_is_documented_and_every_documented_one_exists() -
 
 
 def test_every_report_command_is_documented() -> None:
-    register_commands()
     group = get_command(app).commands["report"]  # type: ignore[attr-defined]
     documented = set(re.findall(r"`crm report ([a-z]+)", _section("Commands and endpoints")))
     assert documented == set(group.commands)

@@ -1,12 +1,25 @@
-"""The sub-commands; thin: build settings, call the service, report."""
+"""`crm up | demo`, `crm schemas`, `crm projector run`, `crm db upgrade`, `crm infra`: thin,
+build settings, call the service, report."""
 
+import shlex
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from crm.cli import alerts as alerts_commands  # noqa: F401 - registers `crm alerts ...`
-from crm.cli.main import app, db_app, friendly_errors, infra_app, projector_app, schemas_app
+from crm.cli.errors import fail
+from crm.cli.settings import cli_settings, require_database, require_kafka
 from crm.settings import Settings
+
+if TYPE_CHECKING:
+    from crm.pipeline import RunningPipeline
+
+stack_app = typer.Typer()
+schemas_app = typer.Typer(help="The generated contract files under schemas/.", no_args_is_help=True)
+projector_app = typer.Typer(help="The projector service.", no_args_is_help=True)
+db_app = typer.Typer(help="The read-model database.", no_args_is_help=True)
+infra_app = typer.Typer(help="The embedded Kafka and PostgreSQL.", no_args_is_help=True)
 
 
 @schemas_app.command("generate")
@@ -20,8 +33,7 @@ def schemas_generate(directory: Path = typer.Option(Path("schemas"), help="Where
     try:
         written = write_schema_files(directory)
     except FrozenSchemaError as error:
-        typer.secho(f"error: {error}", err=True, fg="red")
-        raise typer.Exit(1) from None
+        raise fail(str(error)) from None
     for path in written:
         typer.echo(path)
 
@@ -43,48 +55,90 @@ def schemas_check(directory: Path = typer.Option(Path("schemas"))) -> None:
 
 
 @projector_app.command("run")
-@friendly_errors
 def projector_run() -> None:
-    """Run a projector worker (needs CRM_KAFKA_BOOTSTRAP and CRM_DATABASE_URL)."""
+    """Run a projector worker on the Kafka and PostgreSQL of the settings (or of `crm up`)."""
     from crm.projector.bootstrap import run_projector
 
-    raise typer.Exit(run_projector(Settings()))
+    settings = cli_settings()
+    require_kafka(settings)
+    require_database(settings)
+    raise typer.Exit(run_projector(settings))
 
 
 @db_app.command("upgrade")
-@friendly_errors
 def db_upgrade() -> None:
-    """Apply the Alembic migrations to CRM_DATABASE_URL."""
+    """Apply the Alembic migrations to CRM_DATABASE_URL (or the database of `crm up`)."""
     from crm.db.migrate import upgrade_database
-    from crm.infra.errors import InfrastructureError
 
-    settings = Settings()
-    if not settings.database_url:
-        raise InfrastructureError("Set CRM_DATABASE_URL to the database to migrate.")
-    upgrade_database(settings.database_url)
+    upgrade_database(require_database(cli_settings(), "the schema to migrate"))
     typer.echo("database schema is up to date")
 
 
-@app.command("demo")
-@friendly_errors
+@stack_app.command("demo")
 def demo() -> None:
-    """Start everything, send one event of each type through the pipeline, show what landed."""
+    """Replay the 4SmartGrowth programme through a stack of its own (under .crm/demo/), freeze its
+    reports and check every figure against the expected ones; exit 0 only if all match."""
     from crm.demo.runner import run_demo
 
     raise typer.Exit(run_demo(Settings()))
 
 
-@app.command("up")
-@friendly_errors
+@stack_app.command("up")
 def up() -> None:
-    """Run the whole stack in the foreground until Ctrl-C."""
+    """Run the whole stack in the foreground until Ctrl-C; print the commands to try next. While it
+    runs, other `crm` commands find its Kafka and PostgreSQL through .crm/stack.json."""
     from crm.pipeline import run_stack_in_foreground
 
-    run_stack_in_foreground(Settings())
+    run_stack_in_foreground(Settings(), _print_next_steps)
+
+
+def _print_next_steps(pipeline: "RunningPipeline", published: bool) -> None:
+    """Where everything is, and commands to paste into a second terminal (stdout, at once)."""
+    from crm.infra.stack import without_password
+    from crm.infra.stack_file import stack_file_path
+    from crm.pipeline import http_url
+
+    live = pipeline.settings
+    gateway, query = http_url(pipeline, "gateway"), http_url(pipeline, "query")
+    lines = [
+        f"Kafka:      {live.kafka_bootstrap}",
+        f"PostgreSQL: {without_password(live.database_url or '')}",
+        *([f"Gateway:    {gateway}/docs"] if gateway else []),
+        *([f"Query API:  {query}/docs", f"Dashboard:  {query}/"] if query else []),
+        f"Logs:       {live.state_dir / 'logs'}",
+        "",
+    ]
+    stack_file = stack_file_path(live.state_dir)
+    if published:
+        crm = _crm_command()
+        lines += [
+            f"While this runs, `crm` commands find it through {stack_file}. In another terminal, in {Path.cwd()}:",
+            "",
+            f'  TOKEN="$({crm} tokens create --analyst --label first-look)"',
+            *([f'  curl -s -H "Authorization: Bearer $TOKEN" {query}/v1/programme/kpis'] if query else []),
+            f"  {crm} status",
+            f"  {crm} --help",
+            "",
+        ]
+    else:
+        lines += [f"{stack_file} belongs to another running stack: `crm` commands use that one, not this.", ""]
+    lines.append("Press Ctrl-C to stop.")
+    print("\n".join(lines), flush=True)
+
+
+def _crm_command() -> str:
+    """How to run this `crm`: the console script beside this Python (relative to the current
+    directory when inside it), else `python -m crm.cli`."""
+    script = Path(sys.executable).parent / "crm"
+    if not script.exists():
+        return f"{shlex.quote(sys.executable)} -m crm.cli"
+    try:
+        return shlex.quote(str(script.relative_to(Path.cwd())))
+    except ValueError:
+        return shlex.quote(str(script))
 
 
 @infra_app.command("prepare")
-@friendly_errors
 def infra_prepare() -> None:
     """Resolve the Kafka broker's jars and find the PostgreSQL binaries (what `make` needs once)."""
     from crm.infra.kafka_broker import resolve_classpath
@@ -99,14 +153,12 @@ def infra_prepare() -> None:
 
 
 @infra_app.command("setup")
-@friendly_errors
 def infra_setup() -> None:
     """Create the topics and apply the migrations on CRM_KAFKA_BOOTSTRAP / CRM_DATABASE_URL."""
-    from crm.infra.errors import InfrastructureError
     from crm.pipeline import prepare_infrastructure
 
-    settings = Settings()
-    if not settings.kafka_bootstrap or not settings.database_url:
-        raise InfrastructureError("Set CRM_KAFKA_BOOTSTRAP and CRM_DATABASE_URL to the servers to prepare.")
+    settings = cli_settings()
+    require_kafka(settings)
+    require_database(settings, "the schema to migrate")
     prepare_infrastructure(settings)
     typer.echo("topics and database schema are ready")

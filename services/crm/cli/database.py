@@ -6,22 +6,27 @@ from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from crm.infra.errors import InfrastructureError
+from crm.cli.settings import cli_settings, require_database
 from crm.settings import Settings
 
 T = TypeVar("T")
 
 
-def with_engine(action: Callable[[AsyncEngine], Awaitable[T]], *, holding: str = "the read models") -> T:
-    """Run `action` on an engine of CRM_DATABASE_URL and dispose of it after; a clear error when unset."""
+def with_engine(
+    action: Callable[[AsyncEngine], Awaitable[T]],
+    *,
+    holding: str = "the read models",
+    settings: Settings | None = None,
+    url: str | None = None,
+) -> T:
+    """Run `action` on an engine of the database (CRM_DATABASE_URL, else the running stack's, or
+    `url`) and dispose of it after; one clear line when there is none."""
     from crm.db.engine import create_engine
 
-    settings = Settings()
-    if not settings.database_url:
-        raise InfrastructureError(f"Set CRM_DATABASE_URL to the database holding {holding}.")
+    database_url = url or require_database(settings or cli_settings(), holding)
 
     async def run() -> T:
-        engine = create_engine(settings.database_url, pool_size=1)
+        engine = create_engine(database_url, pool_size=1)
         try:
             return await action(engine)
         finally:

@@ -2,17 +2,18 @@
 
 import typer
 
-from crm.cli.main import app, friendly_errors
-from crm.settings import Settings
+from crm.cli.settings import cli_settings, require_database, require_kafka
 
 gateway_app = typer.Typer(help="The ingestion gateway (POST /v1/events).", no_args_is_help=True)
-app.add_typer(gateway_app, name="gateway")
 
 
 @gateway_app.command("run")
-@friendly_errors
 def gateway_run() -> None:
-    """Serve the gateway on CRM_BIND_HOST:CRM_GATEWAY_PORT (needs CRM_KAFKA_BOOTSTRAP and CRM_DATABASE_URL)."""
+    """Serve the gateway on CRM_BIND_HOST:CRM_GATEWAY_PORT (on the Kafka and PostgreSQL of the
+    settings, or of `crm up`)."""
     from crm.gateway.bootstrap import run_gateway
 
-    run_gateway(Settings())
+    settings = cli_settings()
+    require_kafka(settings)
+    require_database(settings, "the tokens")
+    run_gateway(settings)

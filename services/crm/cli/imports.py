@@ -7,15 +7,16 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from crm.cli.main import app, friendly_errors
-from crm.settings import Settings
+from crm.cli.errors import ExitCode, explain
+from crm.cli.settings import cli_settings, require_database, require_kafka
 
 if TYPE_CHECKING:
     from crm.programmes.membership import Memberships
 
+import_app = typer.Typer()
 
-@app.command("import")
-@friendly_errors
+
+@import_app.command("import")
 def import_history(
     file: Path = typer.Argument(..., exists=True, dir_okay=False, help="CSV or JSON Lines (.jsonl)"),
     partner: str = typer.Option(..., "--partner", help="The partner whose history this is."),
@@ -43,22 +44,20 @@ def import_history(
     from crm.gateway.kafka import KafkaEventSink
     from crm.importer.rows import UnreadableFile, read_rows
     from crm.importer.send import check_rows, send_rows
-    from crm.infra.errors import InfrastructureError
     from crm.messaging.publisher import PublishFailed
 
-    settings = Settings()
+    settings = cli_settings()
     # History is imported whatever its version: a sunset stops partners' systems, not the archive.
     limits = replace(Limits.from_settings(settings), versions=VersionPolicy())
     err = Console(stderr=True)
     try:
         rows, problems = read_rows(file, partner)
     except UnreadableFile as error:
-        err.print(f"[red]error:[/red] {error}")
+        typer.secho(f"error: {error}", err=True, fg="red")
         raise typer.Exit(1) from None
-    if not check_only and not settings.kafka_bootstrap:
-        raise InfrastructureError("Set CRM_KAFKA_BOOTSTRAP to the Kafka to send to.")
-    if not settings.database_url and not check_only:
-        raise InfrastructureError("Set CRM_DATABASE_URL to the database holding the accepted event ids.")
+    if not check_only:
+        require_kafka(settings)
+        require_database(settings, "the accepted event ids")
     memberships: Memberships | None = None
     if settings.database_url:  # the programmes' partners, read once: every row is judged by them
         try:
@@ -66,15 +65,15 @@ def import_history(
         except Exception as error:
             if not is_database_failure(error):
                 raise
-            err.print(f"[red]error:[/red] the database is unavailable ({error!r}); nothing was sent.")
-            raise typer.Exit(2) from None
+            typer.secho(f"error: {explain(error).message}; nothing was sent.", err=True, fg="red")
+            raise typer.Exit(ExitCode.UNREACHABLE) from None
     else:
         err.print("[yellow]CRM_DATABASE_URL is not set: the rows' programmes were not checked.[/yellow]")
     problems += check_rows(rows, limits, memberships) if rows else []
     if problems:
         for problem in sorted(problems, key=lambda p: p.line):
             typer.echo(f"{file}:{problem.line}: {problem.field}: {problem.message}", err=True)
-        err.print(f"[red]{len(problems)} problem(s); nothing was sent.[/red]")
+        typer.secho(f"{len(problems)} problem(s); nothing was sent.", err=True, fg="red")
         raise typer.Exit(1)
     if check_only:
         typer.echo(f"{len(rows)} rows are valid")
@@ -109,15 +108,15 @@ def import_history(
     try:
         sent = asyncio.run(send())
     except PublishFailed as error:
-        err.print(f"[red]error:[/red] Kafka is unavailable ({error}); re-running the import is safe.")
-        raise typer.Exit(2) from None
+        typer.secho(f"error: Kafka is unavailable ({error}); re-running the import is safe.", err=True, fg="red")
+        raise typer.Exit(ExitCode.UNREACHABLE) from None
     except ClaimsUnavailable as error:
-        err.print(f"[red]error:[/red] the database is unavailable ({error}); re-running the import is safe.")
-        raise typer.Exit(2) from None
+        typer.secho(f"error: the database is unavailable ({error}); re-running the import is safe.", err=True, fg="red")
+        raise typer.Exit(ExitCode.UNREACHABLE) from None
     except ConflictingEvents as error:
         for conflict in error.problems:
-            err.print(f"[red]error:[/red] {conflict.message}")
-        err.print("[red]events sent before this batch stay sent; nothing of this batch was sent.[/red]")
+            typer.secho(f"error: {conflict.message}", err=True, fg="red")
+        typer.secho("events sent before this batch stay sent; nothing of this batch was sent.", err=True, fg="red")
         raise typer.Exit(1) from None
     typer.echo(f"{sent} events sent")
 

@@ -1,59 +1,88 @@
-"""`crm`: operate the SmartGrowth CRM pipeline. Each sub-command builds its own Settings."""
+"""`crm`: operate the SmartGrowth CRM pipeline. Each module of `crm.cli` owns its `typer.Typer()`;
+this one only adds them, with the global options and the one error handler (`crm.cli.errors`)."""
 
-from collections.abc import Callable
-from functools import wraps
-from typing import ParamSpec, TypeVar
+import logging
+from importlib.metadata import PackageNotFoundError, version
 
 import typer
 
-from crm.infra.errors import InfrastructureError
+from crm.cli.alerts import alerts_app
+from crm.cli.commands import db_app, infra_app, projector_app, schemas_app, stack_app
+from crm.cli.errors import CrmGroup
+from crm.cli.gateway import gateway_app
+from crm.cli.imports import import_app
+from crm.cli.programmes import programme_app
+from crm.cli.projections import dlq_app, projections_app, status_app
+from crm.cli.query import query_app
+from crm.cli.reports import report_app
+from crm.cli.sql import sql_app
+from crm.cli.tokens import tokens_app
 
-P = ParamSpec("P")
-R = TypeVar("R")
+PACKAGE = "smartgrowth-crm"
 
-app = typer.Typer(help="SmartGrowth CRM: events in, per-partner read models out.", no_args_is_help=True)
-schemas_app = typer.Typer(help="The generated contract files under schemas/.", no_args_is_help=True)
-projector_app = typer.Typer(help="The projector service.", no_args_is_help=True)
-db_app = typer.Typer(help="The read-model database.", no_args_is_help=True)
-infra_app = typer.Typer(help="The embedded Kafka and PostgreSQL.", no_args_is_help=True)
-app.add_typer(schemas_app, name="schemas")
-app.add_typer(projector_app, name="projector")
-app.add_typer(db_app, name="db")
-app.add_typer(infra_app, name="infra")
-
-
-def friendly_errors(command: Callable[P, R]) -> Callable[P, R]:
-    """Show infrastructure problems as one clear message and exit 2, not a traceback."""
-
-    @wraps(command)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return command(*args, **kwargs)
-        except InfrastructureError as error:
-            typer.secho(f"error: {error}", err=True, fg=typer.colors.RED)
-            raise typer.Exit(2) from None
-
-    return wrapper
+app = typer.Typer(
+    cls=CrmGroup,
+    help="SmartGrowth CRM: events in, per-partner read models out.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 
 
-def register_commands() -> None:
-    """Import the modules that add sub-commands to `app` (kept out of import time)."""
-    from crm.cli import (  # noqa: F401
-        alerts,
-        commands,
-        gateway,
-        imports,
-        programmes,
-        projections,
-        query,
-        reports,
-        sql,
-        tokens,
-    )
+def package_version() -> str:
+    try:
+        return version(PACKAGE)
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
+
+
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        typer.echo(f"crm {package_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def crm(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="On an error, show the traceback too."),
+    show_version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """SmartGrowth CRM: events in, per-partner read models out.
+
+    Kafka and PostgreSQL are the `CRM_*` settings' or, where those are unset, the stack that
+    `crm up` runs (its `.crm/stack.json`). Exit codes: 0 done, 1 failed, 2 usage, 3 Kafka or
+    PostgreSQL unreachable (docs/cli.md).
+    """
+    root = logging.getLogger()
+    if not verbose and not root.handlers:
+        # Libraries' own warnings (aiokafka's "Unable connect to ...") would add lines to the one
+        # that `crm.cli.errors` prints; a service's configure_logging replaces this handler.
+        root.addHandler(logging.NullHandler())
+
+
+for sub_app, name in (
+    (stack_app, None),
+    (status_app, None),
+    (import_app, None),
+    (tokens_app, "tokens"),
+    (programme_app, "programme"),
+    (report_app, "report"),
+    (alerts_app, "alerts"),
+    (dlq_app, "dlq"),
+    (projections_app, "projections"),
+    (sql_app, "sql"),
+    (gateway_app, "gateway"),
+    (query_app, "query"),
+    (projector_app, "projector"),
+    (db_app, "db"),
+    (infra_app, "infra"),
+    (schemas_app, "schemas"),
+):
+    app.add_typer(sub_app, name=name)
 
 
 def main() -> None:
-    register_commands()
     app(prog_name="crm")
 
 

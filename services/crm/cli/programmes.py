@@ -9,13 +9,12 @@ from typing import TypeVar
 import typer
 
 from crm.cli.database import with_engine
-from crm.cli.main import app, friendly_errors
+from crm.cli.errors import fail
 from crm.programmes.store import ProgrammeStore
 
 T = TypeVar("T")
 
 programme_app = typer.Typer(help="Programme definitions: partners, periods, indicators.", no_args_is_help=True)
-app.add_typer(programme_app, name="programme")
 
 
 def _with_store(action: Callable[[ProgrammeStore], Awaitable[T]]) -> T:
@@ -23,9 +22,8 @@ def _with_store(action: Callable[[ProgrammeStore], Awaitable[T]]) -> T:
 
 
 @programme_app.command("apply")
-@friendly_errors
 def programme_apply(
-    file: Path = typer.Argument(..., help="The programme definition (TOML)."),
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="The programme definition (TOML)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate and show the changes; store nothing."),
     applied_by: str | None = typer.Option(None, "--by", help="Who applies it, as stored (default: the login name)."),
 ) -> None:
@@ -38,7 +36,7 @@ def programme_apply(
     except ProgrammeFileError as error:
         typer.secho(f"{len(error.problems)} problem(s); nothing was stored:", err=True, fg="red")
         typer.echo(str(error), err=True)
-        raise typer.Exit(2) from None
+        raise typer.Exit(1) from None
 
     async def apply(store: ProgrammeStore) -> None:
         stored = await store.current(programme.id)
@@ -65,11 +63,12 @@ def _login_name() -> str | None:
 
 
 @programme_app.command("show")
-@friendly_errors
 def programme_show(
     programme_id: str | None = typer.Argument(None, help="A programme id; none lists every programme."),
     version: int | None = typer.Option(None, "--version", min=1, help="A past version (default: the current)."),
-    as_json: bool = typer.Option(False, "--json", help="The stored definition as JSON."),
+    as_json: bool = typer.Option(
+        False, "--json", help="One JSON document: the stored definition, or without ID an array of the programmes."
+    ),
 ) -> None:
     """List the programmes, or show one: partners, periods and indicators."""
     from rich.console import Console
@@ -87,8 +86,7 @@ def programme_show(
     stored = _with_store(lambda store: store.current(programme_id, version))
     if stored is None:
         wanted = f"programme {programme_id}" + (f" version {version}" if version else "")
-        typer.secho(f"error: no {wanted} is stored (crm programme apply FILE stores one)", err=True, fg="red")
-        raise typer.Exit(1)
+        raise fail(f"no {wanted} is stored (crm programme apply FILE stores one)")
     if as_json:
         typer.echo(
             json.dumps(stored.programme.model_dump(mode="json") | {"version": stored.version}, ensure_ascii=False)

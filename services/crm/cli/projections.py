@@ -3,6 +3,7 @@
 import asyncio
 import json
 from dataclasses import asdict
+from enum import StrEnum
 
 import typer
 from rich.console import Console
@@ -18,25 +19,38 @@ from rich.progress import (
 )
 from rich.table import Table
 from rich.text import Text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from crm.cli.main import app, friendly_errors
+from crm.cli.database import with_engine
+from crm.cli.settings import cli_settings, require_database, require_kafka
 from crm.settings import Settings
 
 dlq_app = typer.Typer(help="The dead-letter topic (messages no consumer could decode).", no_args_is_help=True)
 projections_app = typer.Typer(help="The projector's read models.", no_args_is_help=True)
-app.add_typer(dlq_app, name="dlq")
-app.add_typer(projections_app, name="projections")
+status_app = typer.Typer()
 
 console = Console()
+progress_console = Console(stderr=True)
+
+
+class StatusFormat(StrEnum):
+    table = "table"
+    json = "json"
+    prometheus = "prometheus"
+
+
+def _kafka_settings() -> Settings:
+    settings = cli_settings()
+    require_kafka(settings)
+    return settings
 
 
 @dlq_app.command("list")
-@friendly_errors
-def dlq_list(as_json: bool = typer.Option(False, "--json", help="One JSON object per line.")) -> None:
+def dlq_list(as_json: bool = typer.Option(False, "--json", help="JSON Lines: one object per dead letter.")) -> None:
     """Show every parked message: where it came from, why it was refused, its first bytes."""
     from crm.projector.dead_letter_admin import list_dead_letters
 
-    letters = asyncio.run(list_dead_letters(Settings()))
+    letters = asyncio.run(list_dead_letters(_kafka_settings()))
     if as_json:
         for letter in letters:
             row = {
@@ -60,12 +74,11 @@ def dlq_list(as_json: bool = typer.Option(False, "--json", help="One JSON object
 
 
 @dlq_app.command("replay")
-@friendly_errors
 def dlq_replay(dry_run: bool = typer.Option(False, help="Show what would be sent back, send nothing.")) -> None:
     """Send dead letters not replayed before back to crm.events (original key and bytes)."""
     from crm.projector.dead_letter_admin import replay_dead_letters
 
-    letters = asyncio.run(replay_dead_letters(Settings(), dry_run=dry_run))
+    letters = asyncio.run(replay_dead_letters(_kafka_settings(), dry_run=dry_run))
     valid = sum(1 for letter in letters if letter.decodes_now)
     verb = "would send" if dry_run else "sent"
     typer.echo(f"{verb} {len(letters)} dead letters back ({valid} valid now, {len(letters) - valid} still invalid)")
@@ -78,14 +91,16 @@ class EventsPerSecond(ProgressColumn):
 
 
 @projections_app.command("rebuild")
-@friendly_errors
 def projections_rebuild(
     partner: str | None = typer.Option(None, "--partner", help="Rebuild only this partner's rows."),
     batch_size: int = typer.Option(5000, min=1, help="Events per transaction."),
 ) -> None:
-    """Replay crm.events from the start into fresh tables and swap them in atomically."""
+    """Replay crm.events from the start into fresh tables and swap them in atomically (progress
+    on stderr, the outcome on stdout)."""
     from crm.projector.rebuild import rebuild_projections
 
+    settings = _kafka_settings()
+    require_database(settings)
     columns = (
         TextColumn("[bold]rebuilding {task.description}"),
         BarColumn(),
@@ -95,14 +110,15 @@ def projections_rebuild(
         TextColumn("remaining"),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=console) as progress:
+    # A bar is for a terminal; in a log it would be one line of noise.
+    with Progress(*columns, console=progress_console, disable=not progress_console.is_terminal) as progress:
         task = progress.add_task(partner or "all partners", total=None)
 
         def advance(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
 
         outcome = asyncio.run(
-            rebuild_projections(Settings(), partner_id=partner, batch_size=batch_size, on_progress=advance)
+            rebuild_projections(settings, partner_id=partner, batch_size=batch_size, on_progress=advance)
         )
     rate = outcome.read / max(outcome.seconds, 1e-9)
     console.print(
@@ -112,27 +128,31 @@ def projections_rebuild(
     )
 
 
-@app.command("status")
-@friendly_errors
+@status_app.command("status")
 def status(
-    output: str = typer.Option("table", "--format", help="table, json or prometheus."),
+    output: StatusFormat = typer.Option(StatusFormat.table, "--format", help="How to print it."),
+    as_json: bool = typer.Option(False, "--json", help="The same as --format json: one JSON document."),
 ) -> None:
     """Consumer lag of the projector per partition, the newest event it applied, and the partners
     still sending an older contract version."""
-    from crm.gateway.version_usage import VersionUsage, read_version_usage
+    from crm.gateway.version_usage import VersionUsage, version_usage
     from crm.projector.status import ProjectorStatus, projector_status
     from crm.status_metrics import prometheus_text
 
-    settings = Settings()
+    settings = _kafka_settings()
 
-    async def snapshot() -> tuple[ProjectorStatus, list[VersionUsage]]:
-        return await projector_status(settings), await read_version_usage(settings)
+    async def snapshot(engine: AsyncEngine) -> tuple[ProjectorStatus, list[VersionUsage]]:
+        current = await projector_status(settings, engine)
+        async with engine.connect() as connection:
+            return current, await version_usage(connection, settings.contract_sunsets)
 
-    current, versions = asyncio.run(snapshot())
-    if output == "prometheus":
+    current, versions = with_engine(snapshot, settings=settings)
+    if as_json:
+        output = StatusFormat.json
+    if output is StatusFormat.prometheus:
         typer.echo(prometheus_text(current, versions, settings.contract_sunsets), nl=False)
         return
-    if output == "json":
+    if output is StatusFormat.json:
         body = asdict(current) | {"lag": current.lag, "old_contract_versions": [asdict(v) for v in versions]}
         typer.echo(json.dumps(body, default=str))
         return

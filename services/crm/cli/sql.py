@@ -4,28 +4,22 @@ import asyncio
 
 import typer
 
-from crm.cli.main import app, friendly_errors
+from crm.cli.errors import ExitCode, fail
+from crm.cli.settings import cli_settings, require_database
 from crm.settings import Settings
 
 sql_app = typer.Typer(help="SQL access to the read models, one PostgreSQL login per partner.", no_args_is_help=True)
-app.add_typer(sql_app, name="sql")
 
 
 def _admin_url(settings: Settings) -> str:
-    """Creating and dropping roles needs CREATEROLE: the administrator's URL if there is one."""
-    from crm.infra.errors import InfrastructureError
-
-    url = settings.database_admin_url or settings.database_url
-    if not url:
-        raise InfrastructureError(
-            "Set CRM_DATABASE_ADMIN_URL (or CRM_DATABASE_URL) to a role that may create roles; "
-            "for the embedded server: .crm/postgres/admin.url while it runs."
-        )
-    return url
+    """Creating and dropping roles needs CREATEROLE: the administrator's URL if there is one (the
+    embedded server's superuser while `crm up` runs)."""
+    if settings.database_admin_url:
+        return settings.database_admin_url
+    return require_database(settings, "the read models (or CRM_DATABASE_ADMIN_URL to a role that may create roles)")
 
 
 @sql_app.command("grant")
-@friendly_errors
 def sql_grant(
     partner: str = typer.Option(..., "--partner", help="The partner whose rows the login may read"),
     role: str | None = typer.Option(None, "--role", help="Role name (default crm_partner_<partner>)"),
@@ -34,7 +28,7 @@ def sql_grant(
     from crm.db.engine import create_engine
     from crm.query.sql_access import SqlAccessError, grant_partner_login
 
-    settings = Settings()
+    settings = cli_settings()
     engine = create_engine(_admin_url(settings), pool_size=1)
 
     async def grant() -> str:
@@ -47,14 +41,12 @@ def sql_grant(
     try:
         dsn = asyncio.run(grant())
     except SqlAccessError as error:
-        typer.secho(f"error: {error}", err=True, fg=typer.colors.RED)
-        raise typer.Exit(1) from None
+        raise fail(str(error)) from None
     typer.echo("The password is shown this once; the views are in schema `reporting`.", err=True)
     typer.echo(dsn)
 
 
 @sql_app.command("revoke")
-@friendly_errors
 def sql_revoke(
     partner: str | None = typer.Option(None, "--partner", help="Revoke the default role of this partner"),
     role: str | None = typer.Option(None, "--role", help="Revoke this role"),
@@ -64,10 +56,9 @@ def sql_revoke(
     from crm.query.sql_access import SqlAccessError, default_role_name, revoke_partner_login
 
     if (partner is None) == (role is None):
-        typer.secho("error: give --partner or --role", err=True, fg=typer.colors.RED)
-        raise typer.Exit(2)
+        raise fail("give --partner or --role", ExitCode.USAGE)
     name = role or default_role_name(partner or "")
-    settings = Settings()
+    settings = cli_settings()
     engine = create_engine(_admin_url(settings), pool_size=1)
 
     async def revoke() -> bool:
@@ -79,9 +70,7 @@ def sql_revoke(
     try:
         revoked = asyncio.run(revoke())
     except SqlAccessError as error:
-        typer.secho(f"error: {error}", err=True, fg=typer.colors.RED)
-        raise typer.Exit(1) from None
+        raise fail(str(error)) from None
     if not revoked:
-        typer.secho(f"no role {name}", err=True, fg=typer.colors.YELLOW)
-        raise typer.Exit(1)
+        raise fail(f"no role {name}")
     typer.echo(f"revoked {name}")

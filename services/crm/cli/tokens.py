@@ -1,6 +1,6 @@
-"""`crm tokens create | list | revoke`: operator commands on CRM_DATABASE_URL."""
+"""`crm tokens create | list | revoke`: operator commands on the database holding the tokens."""
 
-import asyncio
+import json
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -8,36 +8,20 @@ import typer
 
 from crm.auth.principals import Role
 from crm.auth.tokens import TokenStore
-from crm.cli.main import app, friendly_errors
+from crm.cli.database import with_engine
+from crm.cli.errors import ExitCode, fail
 from crm.contract.fields import SLUG_PATTERN
-from crm.infra.errors import InfrastructureError
-from crm.settings import Settings
 
 T = TypeVar("T")
 
 tokens_app = typer.Typer(help="Bearer tokens of partners and analysts.", no_args_is_help=True)
-app.add_typer(tokens_app, name="tokens")
 
 
 def _with_store(action: Callable[[TokenStore], Awaitable[T]]) -> T:
-    from crm.db.engine import create_engine
-
-    settings = Settings()
-    if not settings.database_url:
-        raise InfrastructureError("Set CRM_DATABASE_URL to the database holding the tokens.")
-
-    async def run() -> T:
-        store = TokenStore(create_engine(settings.database_url, pool_size=1))
-        try:
-            return await action(store)
-        finally:
-            await store.close()
-
-    return asyncio.run(run())
+    return with_engine(lambda engine: action(TokenStore(engine)), holding="the tokens")
 
 
 @tokens_app.command("create")
-@friendly_errors
 def tokens_create(
     partner: str | None = typer.Option(None, "--partner", help="The partner id this token writes and reads for."),
     analyst: bool = typer.Option(False, "--analyst", help="A read-only token for every partner."),
@@ -47,11 +31,9 @@ def tokens_create(
     import re
 
     if (partner is None) == (not analyst):
-        typer.secho("error: give exactly one of --partner ID or --analyst", err=True, fg="red")
-        raise typer.Exit(2)
+        raise fail("give exactly one of --partner ID or --analyst", ExitCode.USAGE)
     if partner is not None and not re.fullmatch(SLUG_PATTERN, partner):
-        typer.secho(f"error: {partner!r} is not a partner id (a lowercase slug)", err=True, fg="red")
-        raise typer.Exit(2)
+        raise fail(f"{partner!r} is not a partner id (a lowercase slug)", ExitCode.USAGE)
     role: Role = "analyst" if analyst else "partner"
     token_id, token = _with_store(lambda store: store.create(role, partner, label))
     typer.secho(f"token {token_id} ({role}{' ' + partner if partner else ''}) created", err=True)
@@ -59,10 +41,25 @@ def tokens_create(
 
 
 @tokens_app.command("list")
-@friendly_errors
-def tokens_list() -> None:
-    """Every token: id, role, partner, created, revoked, label. Never the tokens themselves."""
+def tokens_list(as_json: bool = typer.Option(False, "--json", help="One JSON array of the tokens.")) -> None:
+    """Every token: id, role, partner, created, revoked, label (tab-separated under a header line).
+    Never the tokens themselves."""
     records = _with_store(lambda store: store.list())
+    if as_json:
+        rows = [
+            {
+                "id": r.id,
+                "role": r.role,
+                "partner_id": r.partner_id,
+                "created_at": r.created_at.isoformat(),
+                "revoked_at": r.revoked_at.isoformat() if r.revoked_at else None,
+                "label": r.label,
+            }
+            for r in records
+        ]
+        typer.echo(json.dumps(rows, ensure_ascii=False))
+        return
+    typer.echo("id\trole\tpartner\tcreated\trevoked\tlabel")
     for r in records:
         revoked = r.revoked_at.isoformat(timespec="seconds") if r.revoked_at else "active"
         typer.echo(
@@ -72,10 +69,8 @@ def tokens_list() -> None:
 
 
 @tokens_app.command("revoke")
-@friendly_errors
 def tokens_revoke(token_id: str = typer.Argument(..., help="The id shown by `crm tokens list`.")) -> None:
     """Revoke a token; running gateways refuse it within CRM_TOKEN_CACHE_SECONDS."""
     if not _with_store(lambda store: store.revoke(token_id)):
-        typer.secho(f"error: no active token {token_id!r}", err=True, fg="red")
-        raise typer.Exit(1)
+        raise fail(f"no active token {token_id!r}")
     typer.echo(f"revoked {token_id}")

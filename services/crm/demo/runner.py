@@ -35,8 +35,9 @@ from crm.demo.report import print_report
 from crm.demo.reports import DemoReports, check_reports, collect, freeze_period, print_reports, write
 from crm.demo.scenario import Scenario, default_scenario_path, load_scenario
 from crm.infra.processes import free_port
+from crm.infra.stack_file import published_stack, stack_file_path
 from crm.logs import configure_logging
-from crm.pipeline import RunningPipeline, running_pipeline, wait_for_http_services
+from crm.pipeline import RunningPipeline, running_pipeline, stack_record, wait_for_http_services
 from crm.programmes.definition import Programme
 from crm.programmes.loading import load_programme
 from crm.programmes.store import ProgrammeStore
@@ -104,13 +105,17 @@ def run_demo(settings: Settings, *, timeout: float = 180.0) -> int:
 def replay_programme(settings: Settings, scenario: Scenario, console: Console, *, timeout: float = 180.0) -> DemoResult:
     """Start the pipeline on a fresh state, replay `scenario` through it, stop it; the figures."""
     programme = load_programme(scenario.path / PROGRAMME_FILE)
+    # While it runs, other `crm` commands find the demo's stack where they find `crm up`'s.
+    stack_file = stack_file_path(settings.state_dir)
+    embedded_database = settings.database_url is None
     # The replay's version-1 lines name no programme: they are the scenario's, the default here.
     settings = demo_settings(settings).model_copy(update={"default_programme": programme.id})
     with console.status("Starting Kafka, PostgreSQL, projector, alerts, gateway and query API..."):
         context = running_pipeline(settings, services=SERVICES)
         pipeline = context.__enter__()
     try:
-        return _run(console, scenario, pipeline, timeout, programme)
+        with published_stack(stack_file, stack_record(pipeline, embedded_database=embedded_database)):
+            return _run(console, scenario, pipeline, timeout, programme)
     finally:
         with console.status("Stopping every process started..."):
             context.__exit__(None, None, None)

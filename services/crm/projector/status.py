@@ -11,6 +11,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import GroupCoordinatorNotAvailableError
 from aiokafka.structs import OffsetAndMetadata
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm.db.engine import create_engine
 from crm.infra.errors import InfrastructureError
@@ -44,7 +45,8 @@ class ProjectorStatus:
         return sum(p.lag for p in self.partitions)
 
 
-async def projector_status(settings: Settings) -> ProjectorStatus:
+async def projector_status(settings: Settings, engine: AsyncEngine | None = None) -> ProjectorStatus:
+    """The projector group's lag and newest applied event; on `engine` if given (else its own)."""
     projector = ProjectorSettings.of(settings, "`crm status`")
     admin = AIOKafkaAdminClient(bootstrap_servers=projector.kafka_bootstrap)
     consumer = AIOKafkaConsumer(bootstrap_servers=projector.kafka_bootstrap, enable_auto_commit=False)
@@ -63,12 +65,13 @@ async def projector_status(settings: Settings) -> ProjectorStatus:
         )
         for tp in partitions
     ]
-    engine = create_engine(projector.database_url, pool_size=1)
+    database = engine or create_engine(projector.database_url, pool_size=1)
     try:
-        async with engine.connect() as connection:
+        async with database.connect() as connection:
             applied = (await applied_events(connection)).overall
     finally:
-        await engine.dispose()
+        if engine is None:
+            await database.dispose()
     return ProjectorStatus(
         projector.projector_group,
         projector.events_topic,

@@ -83,7 +83,7 @@ REQUEST_BODY: dict[str, Any] = {
 async def post_events(request: Request) -> Response:
     """Accept the events once Kafka has acknowledged all of them; any invalid event refuses the request."""
     # The hot path calls deps directly instead of declaring them: FastAPI's dependency resolution
-    # measured at about a third of the gateway's CPU per single-event request (docs/benchmarks.md, the gateway's earlier measurement).
+    # measured at about a third of the gateway's CPU per single-event request (docs/benchmarks.md).
     principal = await writing_principal(request)
     gateway = gateway_state(request)
     require_json(request)
