@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 # Reinstall whenever the declared or pinned dependencies change.
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt 2>/dev/null | sha1sum | cut -c1-12)
 
-.PHONY: help install system-deps browser-deps kafka-jars test test-unit test-faults test-faults-long demo up lint typecheck schemas lock clean bench bench-quick bench-gateway
+.PHONY: docs help install system-deps browser-deps kafka-jars test test-unit test-faults test-faults-long demo up lint typecheck schemas lock clean bench bench-quick bench-gateway
 
 help:
 	@echo "make demo       set up, run the pipeline on the embedded defaults, print the report"
@@ -17,6 +17,7 @@ help:
 	@echo "make lint       ruff and mypy"
 	@echo "make bench      every benchmark, one table, bench/results/<date>.json (under 20 minutes)"
 	@echo "make bench-quick  the same suite, small: a smoke run (under 3 minutes), not to quote"
+	@echo "make docs       regenerate docs/cli.md and docs/configuration.md (a unit test fails when they are stale)"
 	@echo "make schemas    regenerate schemas/ (v<N>/ per contract version, asyncapi.yaml) from the models"
 	@echo "make clean      remove .venv and .crm (all local data)"
 
@@ -77,6 +78,10 @@ bench-quick: install
 lint: $(STAMP)
 	$(BIN)/ruff check services tests
 	$(BIN)/mypy
+
+docs: $(STAMP)
+	$(BIN)/python -m crm.cli.reference --write
+	$(BIN)/python -m crm.settings_reference docs/configuration.md
 
 schemas: $(STAMP)
 	$(BIN)/crm schemas generate
