@@ -19,7 +19,7 @@ import structlog
 from fastapi import status
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from crm.http_problems import PROBLEM_JSON, problem
+from crm.http_problems import PROBLEM_JSON, instance_of, problem
 
 log = structlog.get_logger(__name__)
 
@@ -56,7 +56,7 @@ class ConcurrencyLimit:
         load = self._load
         if load.connections > self._limit or load.requests >= self._limit:
             log.warning("http.over_limit", connections=load.connections, requests=load.requests, limit=self._limit)
-            body = orjson.dumps(problem(status.HTTP_503_SERVICE_UNAVAILABLE, self._detail, scope.get("path", "")))
+            body = orjson.dumps(problem(status.HTTP_503_SERVICE_UNAVAILABLE, self._detail, instance_of(scope)))
             headers = [
                 (b"content-type", PROBLEM_JSON.encode()),
                 (b"content-length", str(len(body)).encode()),

@@ -11,6 +11,7 @@ into problems; each service adds the handlers of its own errors with `problem_re
 from collections.abc import Iterable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 from fastapi import FastAPI, Request, status
@@ -37,26 +38,26 @@ class ProblemDetails(BaseModel):
 
     model_config = ConfigDict(extra="allow", title="Problem")
 
-    type: str = Field("about:blank", description="`about:blank`, or a `tag:` URI naming one of our problem types")
+    type: str = Field(description="`about:blank`, or a `tag:` URI naming one of our problem types")
     title: str = Field(description="The status's phrase, or the title of the problem type")
     status: int = Field(description="The HTTP status of the answer")
     detail: str = Field(description="What went wrong and what to do, for people")
     instance: str = Field(description="The path of the request")
-    errors: list[LocatedProblem] | None = Field(
-        None, description="Every located problem (422 always; the gateway's 403 and 409)"
+    errors: list[LocatedProblem] = Field(
+        default_factory=list, description="Every located problem (422 always; the gateway's 403 and 409)"
     )
 
 
-def problem(status_code: int, detail: str, instance: str | None = None, **members: Any) -> dict[str, Any]:
-    """The problem document; `members` may override `type` and `title` or add extensions."""
+def problem(status_code: int, detail: str, instance: str, **members: Any) -> dict[str, Any]:
+    """The problem document of a request for `instance` (its path); `members` may override `type`
+    and `title` or add extensions."""
     body: dict[str, Any] = {
         "type": "about:blank",
         "title": _TITLES.get(status_code) or HTTPStatus(status_code).phrase,
         "status": status_code,
         "detail": detail,
+        "instance": instance,
     }
-    if instance is not None:
-        body["instance"] = instance
     return body | members
 
 
@@ -67,8 +68,14 @@ def problem_response(
     headers: Mapping[str, str] | None = None,
     **members: Any,
 ) -> Response:
-    body = problem(status_code, detail, request.url.path, **members)
+    body = problem(status_code, detail, instance_of(request.scope), **members)
     return Response(orjson.dumps(body), status_code, dict(headers or {}), PROBLEM_JSON)
+
+
+def instance_of(scope: Mapping[str, Any]) -> str:
+    """The request's path as a URI reference (RFC 9457 `instance`): the server decoded it once,
+    so it is encoded again; `/v1/events` stays as it is."""
+    return quote(scope.get("path", ""), safe="/!$&'()*+,;=:@-._~")
 
 
 def located(problems: Iterable[Mapping[str, Any]], *, indexed: bool = True) -> str:

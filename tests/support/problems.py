@@ -5,6 +5,7 @@
 (with schemathesis's own in `FUZZ_CHECKS`)."""
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -20,6 +21,7 @@ from schemathesis.specs.openapi.checks import (
 PROBLEM_JSON = "application/problem+json"
 _TEXTS = ("type", "title", "detail", "instance")
 _LOCATED = {"index": int, "field": str, "message": str}
+_URI_REFERENCE = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
 
 
 def problem_faults(status: int, content_type: str | None, body: bytes, path: str) -> list[str]:
@@ -38,8 +40,12 @@ def problem_faults(status: int, content_type: str | None, body: bytes, path: str
     faults = [f"`{name}` missing or not a non-empty string" for name in _TEXTS if not _text(problem.get(name))]
     if problem.get("status") != status or isinstance(problem.get("status"), bool):
         faults.append(f"`status` {problem.get('status')!r} is not the HTTP status {status}")
-    if _text(problem.get("instance")) and problem["instance"] not in {path, unquote(path)}:
-        faults.append(f"`instance` {problem['instance']!r} is not the request's path {path!r}")
+    if _text(problem.get("instance")):
+        instance = problem["instance"]
+        if not _URI_REFERENCE.fullmatch(instance):
+            faults.append(f"`instance` {instance!r:.200} is not a URI reference (RFC 3986 characters only)")
+        elif unquote(instance) != unquote(path):
+            faults.append(f"`instance` {instance!r:.200} is not the request's path {path!r:.200}")
     if status == 422 and "errors" not in problem:
         faults.append("a 422 without `errors`")
     if "errors" in problem:
