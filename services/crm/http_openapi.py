@@ -32,6 +32,7 @@ _TOKEN_ERRORS = {
     "503": "A store it needs (PostgreSQL, Kafka) is unreachable; retry after `Retry-After` seconds",
 }
 _BODY_ERRORS = {
+    "400": "A body that cannot be parsed at all (FastAPI's, for bytes that are not text)",
     "413": "A body larger than the service's limit",
     "415": "A body in another media type than application/json",
     "422": "A body or parameter that is not valid, every problem located in `errors`",

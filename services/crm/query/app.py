@@ -65,26 +65,26 @@ OPERATION_IDS = {
     "post_acknowledgement": "acknowledge_alert",
     "health": "check_health",
 }
-_FRESHNESS_HEADER = {"schema": {"type": "string"}}
+_TEXT = {"schema": {"type": "string"}}
 # Declared on the answers to a valid token (FreshnessHeaders) and on CSV pages (crm.query.rendering).
 ANSWERED_HEADERS = {
     "X-CRM-Newest-Event-At": {
         "description": "Event time of the newest applied event the caller may see (`none` before any)",
-        **_FRESHNESS_HEADER,
+        **_TEXT,
     },
     "X-CRM-Last-Applied-At": {
         "description": "When the projector last applied such an event (`none` before any)",
-        **_FRESHNESS_HEADER,
+        **_TEXT,
     },
     "X-CRM-Projector-Lag": {
         "description": "Events not yet applied (`unknown` when Kafka is away); analysts only",
-        **_FRESHNESS_HEADER,
+        **_TEXT,
     },
 }
 PAGE_HEADERS = {
     "X-CRM-Next-Cursor": {
         "description": "CSV pages: the `cursor` of the next page (empty on the last)",
-        **_FRESHNESS_HEADER,
+        **_TEXT,
     },
     "X-CRM-Total": {"description": "CSV pages: the number of items of every page", "schema": {"type": "integer"}},
 }
