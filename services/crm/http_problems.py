@@ -14,11 +14,14 @@ from typing import Any
 from urllib.parse import quote
 
 import orjson
+import structlog
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
+
+log = structlog.get_logger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 # RFC 9110's names where Python's `HTTPStatus` (before 3.13) still has RFC 7231's.
@@ -115,8 +118,9 @@ def _http_detail(request: Request, error: HTTPException) -> str:
 
 
 def add_problem_handlers(app: FastAPI) -> None:
-    """Starlette's HTTP errors (FastAPI's, unknown paths, wrong methods) and FastAPI's validation
-    errors as problems. Each service adds the handlers of its own errors."""
+    """Starlette's HTTP errors (FastAPI's, unknown paths, wrong methods), FastAPI's validation
+    errors and any other exception (a 500, logged with its traceback) as problems. Each service
+    adds the handlers of its own errors."""
 
     @app.exception_handler(HTTPException)
     async def refused(request: Request, error: HTTPException) -> Response:
@@ -129,3 +133,8 @@ def add_problem_handlers(app: FastAPI) -> None:
         problems = validation_problems(error.errors())
         detail = located(problems, indexed=False)
         return problem_response(request, status.HTTP_422_UNPROCESSABLE_CONTENT, detail, errors=problems)
+
+    @app.exception_handler(Exception)
+    async def failed(request: Request, error: Exception) -> Response:
+        log.exception("http.failed", path=request.url.path, error=repr(error))
+        return problem_response(request, status.HTTP_500_INTERNAL_SERVER_ERROR, "internal error")

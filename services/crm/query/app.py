@@ -204,11 +204,6 @@ def _add_error_handlers(app: FastAPI, retry_after: int) -> None:
     async def bad_cursor(request: Request, error: BadCursor) -> Response:
         return problem_response(request, status.HTTP_400_BAD_REQUEST, str(error))
 
-    @app.exception_handler(Exception)
-    async def failed(request: Request, error: Exception) -> Response:
-        log.exception("query.failed", error=repr(error))
-        return problem_response(request, status.HTTP_500_INTERNAL_SERVER_ERROR, "internal error")
-
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
     if app.openapi_schema is None:
