@@ -37,8 +37,8 @@ async def authenticate(request: Request) -> Principal:
     principal = await tokens.verify(token.strip())
     if principal is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown or revoked token", headers=CHALLENGE)
-    # Kept in the ASGI scope (request.state's store) for the query API's freshness middleware;
-    # written directly, which costs a third of going through `request.state`.
+    # Kept in the ASGI scope (request.state's store) for the query API's freshness middleware,
+    # written there directly: through `request.state` it cost the gateway ~1 us a request.
     request.scope.setdefault("state", {})["principal"] = principal
     return principal
 
