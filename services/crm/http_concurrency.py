@@ -19,7 +19,7 @@ import structlog
 from fastapi import status
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from crm.http_problems import PROBLEM_JSON, problem
+from crm.http_problems import PROBLEM_JSON, instance_of, problem
 
 log = structlog.get_logger(__name__)
 
@@ -46,19 +46,8 @@ class ConcurrencyLimit:
         self._app = app
         self._load = load
         self._limit = limit
-        body = orjson.dumps(
-            problem(
-                status.HTTP_503_SERVICE_UNAVAILABLE,
-                f"the service is at its limit of {limit} concurrent connections or requests; retry later",
-            )
-        )
-        self._body = body
-        self._headers = [
-            (b"content-type", PROBLEM_JSON.encode()),
-            (b"content-length", str(len(body)).encode()),
-            (b"retry-after", str(retry_after).encode()),
-            (b"connection", b"close"),
-        ]
+        self._detail = f"the service is at its limit of {limit} concurrent connections or requests; retry later"
+        self._retry_after = str(retry_after).encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":  # the lifespan
@@ -67,8 +56,15 @@ class ConcurrencyLimit:
         load = self._load
         if load.connections > self._limit or load.requests >= self._limit:
             log.warning("http.over_limit", connections=load.connections, requests=load.requests, limit=self._limit)
-            await send({"type": "http.response.start", "status": 503, "headers": self._headers})
-            await send({"type": "http.response.body", "body": self._body, "more_body": False})
+            body = orjson.dumps(problem(status.HTTP_503_SERVICE_UNAVAILABLE, self._detail, instance_of(scope)))
+            headers = [
+                (b"content-type", PROBLEM_JSON.encode()),
+                (b"content-length", str(len(body)).encode()),
+                (b"retry-after", self._retry_after),
+                (b"connection", b"close"),
+            ]
+            await send({"type": "http.response.start", "status": 503, "headers": headers})
+            await send({"type": "http.response.body", "body": body, "more_body": False})
             return
         load.requests += 1
         try:

@@ -8,6 +8,7 @@ from typing import Any
 import asyncpg
 import orjson
 import pytest
+from fastapi import Request
 from sqlalchemy import exc
 
 from crm.contract.decoding import decode_event
@@ -24,6 +25,10 @@ def wrapped(orig: BaseException, *, invalidated: bool = False) -> exc.DBAPIError
         raise error_type("SELECT 1", None, orig, connection_invalidated=invalidated) from orig
     except exc.DBAPIError as error:
         return error
+
+
+def request(path: str = "/v1/programme/kpis") -> Request:
+    return Request({"type": "http", "method": "GET", "path": path, "query_string": b"", "headers": []})
 
 
 def raised_while_handling(handled: BaseException, error: BaseException) -> BaseException:
@@ -86,8 +91,10 @@ def test_data_errors_can_never_pass(make: Any) -> None:
     error = make()
     assert unstorable_reason(error) is not None
     assert not connection_lost(error)
-    answer = database_failure_answer(error, retry_after=5)
+    answer = database_failure_answer(request(), error, retry_after=5)
     assert answer.status_code == 400 and "retry-after" not in answer.headers
+    assert answer.media_type == "application/problem+json"
+    assert orjson.loads(answer.body)["instance"] == "/v1/programme/kpis"
 
 
 @pytest.mark.parametrize("make", LOST.values(), ids=LOST.keys())
@@ -96,15 +103,16 @@ def test_a_lost_connection_may_pass_whatever_it_interrupted(make: Any) -> None:
     assert connection_lost(error)
     assert unstorable_reason(error) is None
     assert is_database_failure(error)
-    answer = database_failure_answer(error, retry_after=5)
+    answer = database_failure_answer(request(), error, retry_after=5)
     assert answer.status_code == 503 and answer.headers["retry-after"] == "5"
+    assert orjson.loads(answer.body)["status"] == 503
 
 
 @pytest.mark.parametrize("make", TRANSIENT.values(), ids=TRANSIENT.keys())
 def test_other_database_errors_may_pass(make: Any) -> None:
     error = make()
     assert unstorable_reason(error) is None and not connection_lost(error)
-    assert database_failure_answer(error, retry_after=5).status_code == 503
+    assert database_failure_answer(request(), error, retry_after=5).status_code == 503
 
 
 def test_only_the_database_and_the_way_to_it_are_database_failures() -> None:

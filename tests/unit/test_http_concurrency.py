@@ -35,7 +35,7 @@ async def call(app: ConcurrencyLimit, scope_type: str = "http") -> list[Message]
     async def send(message: Message) -> None:
         sent.append(message)
 
-    await app({"type": scope_type}, receive, send)
+    await app({"type": scope_type, "path": "/v1/events"}, receive, send)
     return sent
 
 
@@ -60,6 +60,7 @@ async def test_requests_past_the_limit_in_flight_get_a_json_503_until_one_ends()
 
     problem = refused(await call(app))
     assert problem["status"] == 503 and problem["title"] == "Service Unavailable"
+    assert problem["instance"] == "/v1/events"
     assert "limit of 2" in str(problem["detail"]) and "retry later" in str(problem["detail"])
     assert held.seen == 2  # the third never reached the app
 

@@ -4,24 +4,25 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-import orjson
 import structlog
-from fastapi import FastAPI, HTTPException, Request, status
-from fastapi.exceptions import RequestValidationError
+from fastapi import FastAPI, Request, status
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
 from pydantic import Field, TypeAdapter
 
-from crm.auth.tokens import TokenStore, TokenStoreUnavailable
+from crm.auth.bearer import add_token_store_handler, bearer_scheme
+from crm.auth.tokens import TokenStore
 from crm.contract.decoding import InvalidEvents, TooManyEvents
 from crm.contract.events import DomainEvent
 from crm.gateway.api.routes import events, health
 from crm.gateway.claims import ClaimsUnavailable, ConflictingEvents, PostgresEventClaims, UnclaimableEvents
-from crm.gateway.deps import GatewayState, bearer_scheme
+from crm.gateway.deps import GatewayState
 from crm.gateway.ingestion import ForeignEvents, ForeignProgrammes, Limits, UnknownProgrammes
 from crm.gateway.kafka import KafkaEventSink
 from crm.gateway.programmes import ProgrammesUnavailable, RefreshedMemberships
-from crm.http_problems import problem_response
+from crm.http_docs import add_offline_docs
+from crm.http_openapi import finish_openapi, operation_ids
+from crm.http_problems import add_problem_handlers, located, problem_response
 from crm.messaging.publisher import PublishFailed
 from crm.settings import Settings
 
@@ -31,6 +32,8 @@ log = structlog.get_logger(__name__)
 # pages to fetch). docs/contract.md "HTTP" lists them.
 UNKNOWN_PROGRAMME = "tag:smartgrowth-crm,2026:problems/unknown-programme"
 NOT_A_PROGRAMME_PARTNER = "tag:smartgrowth-crm,2026:problems/not-a-programme-partner"
+# The OpenAPI document's operationIds, by handler (crm.http_openapi.operation_ids).
+OPERATION_IDS = {"post_events": "send_events", "health": "check_health", "ready": "check_readiness"}
 
 DESCRIPTION = """\
 Partner systems send the events of docs/contract.md here. `202 {"accepted": n}` means every event of the
@@ -38,6 +41,9 @@ request is durably stored in Kafka (acks from all in-sync replicas). A request w
 publishes nothing. `503` (with `Retry-After`) means Kafka did not acknowledge in time: some events
 may or may not be stored, so retry **the same events with the same `event_id`s**; the pipeline
 counts each `event_id` once.
+
+Every error is an RFC 9457 problem (`application/problem+json`: `type`, `title`, `status`,
+`detail`, `instance`); a `422` locates each problem in `errors` (`index`, `field`, `message`).
 """
 
 
@@ -69,33 +75,47 @@ def create_app(
         lifespan=lifespan,
         # No OpenTelemetry export here; switching it off saves its per-request check.
         telemetry={"tracing": False, "metrics": False, "logs": False},
+        docs_url=None,  # crm.http_docs serves /docs without a CDN
+        redoc_url=None,
+        generate_unique_id_function=operation_ids(OPERATION_IDS),
     )
-    app.state.gateway = GatewayState(Limits.from_settings(settings), publisher, token_store, claims, programmes)
+    app.state.gateway = GatewayState(
+        Limits.from_settings(settings), publisher, claims, programmes, settings.gateway_retry_after
+    )
+    app.state.tokens = token_store
     app.include_router(events.router)
     app.include_router(health.router)
+    add_offline_docs(app)
     _add_error_handlers(app, retry_after=settings.gateway_retry_after)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
 
-def _json(status_code: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(body), status_code, headers=headers, media_type="application/json")
-
-
 def _add_error_handlers(app: FastAPI, *, retry_after: int) -> None:
+    add_problem_handlers(app)
+    add_token_store_handler(app, retry_after)
+    later = {"Retry-After": str(retry_after)}
+
     @app.exception_handler(TooManyEvents)
-    async def too_many(_: Request, error: TooManyEvents) -> Response:
-        return _json(status.HTTP_413_CONTENT_TOO_LARGE, {"detail": error.problems[0].message})
+    async def too_many(request: Request, error: TooManyEvents) -> Response:
+        return problem_response(request, status.HTTP_413_CONTENT_TOO_LARGE, error.problems[0].message)
 
     @app.exception_handler(InvalidEvents)
-    async def invalid(_: Request, error: InvalidEvents) -> Response:
+    async def invalid(request: Request, error: InvalidEvents) -> Response:
         log.info("events.refused", status=422, problems=len(error.problems))
-        return _json(status.HTTP_422_UNPROCESSABLE_CONTENT, {"errors": [p.as_dict() for p in error.problems]})
+        problems = [p.as_dict() for p in error.problems]
+        return problem_response(
+            request,
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"{len(problems)} problem(s) in the events, nothing was published: {located(problems)}",
+            errors=problems,
+        )
 
     @app.exception_handler(UnknownProgrammes)
-    async def unknown_programmes(_: Request, error: UnknownProgrammes) -> Response:
+    async def unknown_programmes(request: Request, error: UnknownProgrammes) -> Response:
         log.info("events.refused", status=422, problems=len(error.problems), programmes=error.programmes)
         return problem_response(
+            request,
             status.HTTP_422_UNPROCESSABLE_CONTENT,
             f"unknown programme {', '.join(error.programmes)}: no programme of that id is defined; nothing was "
             "published",
@@ -106,9 +126,10 @@ def _add_error_handlers(app: FastAPI, *, retry_after: int) -> None:
         )
 
     @app.exception_handler(ForeignProgrammes)
-    async def foreign_programmes(_: Request, error: ForeignProgrammes) -> Response:
+    async def foreign_programmes(request: Request, error: ForeignProgrammes) -> Response:
         log.info("events.refused", status=403, problems=len(error.problems), programmes=error.programmes)
         return problem_response(
+            request,
             status.HTTP_403_FORBIDDEN,
             f"this token's partner is not a partner of programme {', '.join(error.programmes)}; nothing was published",
             type=NOT_A_PROGRAMME_PARTNER,
@@ -118,29 +139,30 @@ def _add_error_handlers(app: FastAPI, *, retry_after: int) -> None:
         )
 
     @app.exception_handler(ProgrammesUnavailable)
-    async def programmes_unavailable(_: Request, error: ProgrammesUnavailable) -> Response:
-        return _json(
+    async def programmes_unavailable(request: Request, error: ProgrammesUnavailable) -> Response:
+        return problem_response(
+            request,
             status.HTTP_503_SERVICE_UNAVAILABLE,
-            {"detail": "the programmes could not be read (database unavailable); retry the same events later"},
-            {"Retry-After": str(retry_after)},
+            "the programmes could not be read (database unavailable); retry the same events later",
+            later,
         )
 
     @app.exception_handler(ForeignEvents)
-    async def foreign(_: Request, error: ForeignEvents) -> Response:
+    async def foreign(request: Request, error: ForeignEvents) -> Response:
         log.info("events.refused", status=403, problems=len(error.problems))
-        return _json(
+        return problem_response(
+            request,
             status.HTTP_403_FORBIDDEN,
-            {
-                "detail": "this token may only send events of its own partner",
-                "errors": [p.as_dict() for p in error.problems],
-            },
+            "this token may only send events of its own partner",
+            errors=[p.as_dict() for p in error.problems],
         )
 
     @app.exception_handler(ConflictingEvents)
-    async def conflicting(_: Request, error: ConflictingEvents) -> Response:
+    async def conflicting(request: Request, error: ConflictingEvents) -> Response:
         log.info("events.refused", status=409, problems=len(error.problems))
         ids = sorted({p.message.split()[1] for p in error.problems})
         return problem_response(
+            request,
             status.HTTP_409_CONFLICT,
             f"event_id {', '.join(ids)} was already accepted with other content; nothing was published. "
             "Re-send an event with the same content, or give a new event a new event_id",
@@ -148,53 +170,34 @@ def _add_error_handlers(app: FastAPI, *, retry_after: int) -> None:
         )
 
     @app.exception_handler(ClaimsUnavailable)
-    async def claims_unavailable(_: Request, error: ClaimsUnavailable) -> Response:
+    async def claims_unavailable(request: Request, error: ClaimsUnavailable) -> Response:
         log.warning("gateway.claims_unavailable", error=str(error))
-        return _json(
+        return problem_response(
+            request,
             status.HTTP_503_SERVICE_UNAVAILABLE,
-            {"detail": "the event ids could not be checked (database unavailable); retry the same events later"},
-            {"Retry-After": str(retry_after)},
+            "the event ids could not be checked (database unavailable); retry the same events later",
+            later,
         )
 
     @app.exception_handler(UnclaimableEvents)
-    async def unclaimable(_: Request, error: UnclaimableEvents) -> Response:
+    async def unclaimable(request: Request, error: UnclaimableEvents) -> Response:
         # Not "retry later": the same events would be refused the same way. Nothing was published.
         log.warning("events.refused", status=400, reason=str(error))
-        return _json(
+        return problem_response(
+            request,
             status.HTTP_400_BAD_REQUEST,
-            {
-                "detail": f"the event ids could not be recorded: {error}; nothing was published, and re-sending "
-                "the same events fails the same way"
-            },
+            f"the event ids could not be recorded: {error}; nothing was published, and re-sending the same "
+            "events fails the same way",
         )
 
     @app.exception_handler(PublishFailed)
-    async def unavailable(_: Request, error: PublishFailed) -> Response:
-        return _json(
+    async def unavailable(request: Request, error: PublishFailed) -> Response:
+        return problem_response(
+            request,
             status.HTTP_503_SERVICE_UNAVAILABLE,
-            {"detail": "Kafka did not acknowledge the events in time; retry the same events later"},
-            {"Retry-After": str(retry_after)},
+            "Kafka did not acknowledge the events in time; retry the same events later",
+            later,
         )
-
-    @app.exception_handler(TokenStoreUnavailable)
-    async def tokens_unavailable(_: Request, error: TokenStoreUnavailable) -> Response:
-        log.warning("gateway.tokens_unavailable", error=str(error))
-        return _json(
-            status.HTTP_503_SERVICE_UNAVAILABLE,
-            {"detail": "the token could not be checked (database unavailable); retry the same events later"},
-            {"Retry-After": str(retry_after)},
-        )
-
-    @app.exception_handler(HTTPException)
-    async def refused(_: Request, error: HTTPException) -> Response:
-        return _json(error.status_code, {"detail": error.detail}, dict(error.headers or {}))
-
-    @app.exception_handler(RequestValidationError)
-    async def malformed(_: Request, error: RequestValidationError) -> Response:
-        problems = [
-            {"index": 0, "field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in error.errors()
-        ]
-        return _json(status.HTTP_422_UNPROCESSABLE_CONTENT, {"errors": problems})
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
@@ -211,5 +214,5 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         components.update(event_schema.pop("$defs", {}))
         components["Event"] = event_schema
-        app.openapi_schema = schema
+        app.openapi_schema = finish_openapi(schema)
     return app.openapi_schema

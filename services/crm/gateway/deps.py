@@ -8,18 +8,13 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
-from fastapi.security import HTTPBearer
 
+from crm.auth.bearer import authenticate
 from crm.auth.principals import Principal
-from crm.auth.tokens import TokenStore
 from crm.gateway.claims import PostgresEventClaims
 from crm.gateway.ingestion import Limits
 from crm.gateway.kafka import KafkaEventSink
 from crm.gateway.programmes import RefreshedMemberships
-
-_CHALLENGE = {"WWW-Authenticate": "Bearer"}
-# Declares the scheme in the OpenAPI document; the header itself is read in `_writer`.
-bearer_scheme = HTTPBearer(auto_error=False, description="A partner token from `crm tokens create --partner ID`.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,9 +23,9 @@ class GatewayState:
 
     limits: Limits
     sink: KafkaEventSink
-    tokens: TokenStore
     claims: PostgresEventClaims
     programmes: RefreshedMemberships
+    retry_after: int  # seconds, the Retry-After of a 503
 
 
 def gateway_state(request: Request) -> GatewayState:
@@ -42,18 +37,6 @@ async def _gateway(request: Request) -> GatewayState:
     return gateway_state(request)
 
 
-async def authenticate(request: Request) -> Principal:
-    """The principal of the request's bearer token; 401 when absent, unknown or revoked."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a bearer token is required", headers=_CHALLENGE)
-    tokens: TokenStore = request.app.state.gateway.tokens
-    principal = await tokens.verify(token.strip())
-    if principal is None:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown or revoked token", headers=_CHALLENGE)
-    return principal
-
-
 async def writing_principal(request: Request) -> Principal:
     """A partner principal, else 401 (no valid token) or 403 (an analyst)."""
     principal = await authenticate(request)
@@ -63,6 +46,5 @@ async def writing_principal(request: Request) -> Principal:
 
 
 Gateway = Annotated[GatewayState, Depends(_gateway)]
-CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
 Writer = Annotated[Principal, Depends(writing_principal)]
 """A partner principal: only partners write (their own events, checked per event)."""

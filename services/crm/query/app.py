@@ -5,21 +5,25 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import structlog
-from fastapi import FastAPI, HTTPException, Request, status
-from fastapi.exceptions import RequestValidationError
+from fastapi import FastAPI, Request, status
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from crm.auth.tokens import TokenStore, TokenStoreUnavailable
+from crm.auth.bearer import add_token_store_handler, verified_principal
+from crm.auth.tokens import TokenStore
 from crm.db.failures import DATABASE_ERRORS, connection_lost, unstorable_reason
+from crm.http_docs import add_offline_docs
+from crm.http_openapi import finish_openapi, operation_ids
+from crm.http_problems import add_problem_handlers, problem_response
 from crm.query.api.routes import alert_controls, dashboard, me, partners, programme, programmes, reports
 from crm.query.api.routes import status as status_routes
-from crm.query.deps import freshness_partner, verified_principal
+from crm.query.deps import freshness_partner
 from crm.query.figures_cache import FiguresCache
 from crm.query.freshness import FreshnessProbe
 from crm.query.pagination import BadCursor
-from crm.query.rendering import json_response
+from crm.reports.exports import FORMATS
 from crm.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -40,7 +44,50 @@ Read access to the read models for analysts and partners (docs/contract.md "Quer
   `X-CRM-Last-Applied-At` (an analyst's, the programme's, with `X-CRM-Projector-Lag`; a
   partner's, its own events only, without lag); JSON bodies a `freshness` object (`scope`
   `programme` or `partner`); `GET /v1/status` the same, fresh. Nothing on a 401 or 403.
+* **Errors**: every error is an RFC 9457 problem (`application/problem+json`: `type`, `title`,
+  `status`, `detail`, `instance`); a `422` locates each problem in `errors` (`index`, `field`,
+  `message`).
 """
+
+# The OpenAPI document's operationIds, by handler (crm.http_openapi.operation_ids); a handler
+# not named here keeps its own name.
+OPERATION_IDS = {
+    "get_smes": "list_smes",
+    "get_timeline": "list_timeline",
+    "get_pilots": "list_pilots",
+    "get_agreements": "list_agreements",
+    "get_alerts": "list_alerts",
+    "get_reports": "list_reports",
+    "get_export": "export_report",
+    "post_freeze": "freeze_report",
+    "post_reopen": "reopen_report",
+    "put_snooze": "snooze_pilot",
+    "post_acknowledgement": "acknowledge_alert",
+    "health": "check_health",
+}
+_TEXT = {"schema": {"type": "string"}}
+# Declared on the answers to a valid token (FreshnessHeaders) and on CSV pages (crm.query.rendering).
+ANSWERED_HEADERS = {
+    "X-CRM-Newest-Event-At": {
+        "description": "Event time of the newest applied event the caller may see (`none` before any)",
+        **_TEXT,
+    },
+    "X-CRM-Last-Applied-At": {
+        "description": "When the projector last applied such an event (`none` before any)",
+        **_TEXT,
+    },
+    "X-CRM-Projector-Lag": {
+        "description": "Events not yet applied (`unknown` when Kafka is away); analysts only",
+        **_TEXT,
+    },
+}
+PAGE_HEADERS = {
+    "X-CRM-Next-Cursor": {
+        "description": "CSV pages: the `cursor` of the next page (empty on the last)",
+        **_TEXT,
+    },
+    "X-CRM-Total": {"description": "CSV pages: the number of items of every page", "schema": {"type": "integer"}},
+}
 
 
 class FreshnessHeaders:
@@ -91,7 +138,13 @@ def create_app(settings: Settings, engine: AsyncEngine, token_store: TokenStore,
             await engine.dispose()
 
     app = FastAPI(
-        title="SmartGrowth CRM query API", version="1", description=DESCRIPTION, lifespan=lifespan, redoc_url=None
+        title="SmartGrowth CRM query API",
+        version="1",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,  # crm.http_docs serves /docs without a CDN
+        redoc_url=None,
+        generate_unique_id_function=operation_ids(OPERATION_IDS),
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -109,12 +162,14 @@ def create_app(settings: Settings, engine: AsyncEngine, token_store: TokenStore,
         dashboard.router,
     ):
         app.include_router(router)
+    add_offline_docs(app)
     _add_error_handlers(app, settings.query_retry_after)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     app.add_middleware(FreshnessHeaders, probe=freshness)
     return app
 
 
-def database_failure_answer(error: Exception, retry_after: int) -> Response:
+def database_failure_answer(request: Request, error: Exception, retry_after: int) -> Response:
     """A failure of PostgreSQL or of the way to it, classified by `crm/db/failures.py`: data it
     refuses is 400 (retrying cannot help); anything else, the database unreachable or the
     connection dropped above all, 503 with Retry-After."""
@@ -122,42 +177,41 @@ def database_failure_answer(error: Exception, retry_after: int) -> Response:
         # A value PostgreSQL refuses as data (out of range, malformed): no 503. The parameters
         # are validated before this; this is the net under them.
         log.warning("query.data_refused", error=repr(error))
-        return json_response(
-            {"detail": "a parameter is out of range or malformed for the database"}, status.HTTP_400_BAD_REQUEST
+        return problem_response(
+            request, status.HTTP_400_BAD_REQUEST, "a parameter is out of range or malformed for the database"
         )
     # PostgreSQL away is not a bug of the request: say so, and when to come back.
     log.warning("query.database_unavailable", error=repr(error), connection_lost=connection_lost(error))
-    return json_response(
-        {"detail": "the read models are unavailable (database unreachable); retry later"},
+    return problem_response(
+        request,
         status.HTTP_503_SERVICE_UNAVAILABLE,
+        "the read models are unavailable (database unreachable); retry later",
         {"Retry-After": str(retry_after)},
     )
 
 
 def _add_error_handlers(app: FastAPI, retry_after: int) -> None:
-    async def database_failed(_: Request, error: Exception) -> Response:
-        return database_failure_answer(error, retry_after)
+    add_problem_handlers(app)
+    add_token_store_handler(app, retry_after)
 
-    for failure in (TokenStoreUnavailable, *DATABASE_ERRORS):  # SQLAlchemy's, asyncpg's, OSError
+    async def database_failed(request: Request, error: Exception) -> Response:
+        return database_failure_answer(request, error, retry_after)
+
+    for failure in DATABASE_ERRORS:  # SQLAlchemy's, asyncpg's, OSError
         app.add_exception_handler(failure, database_failed)
 
-    @app.exception_handler(HTTPException)
-    async def refused(_: Request, error: HTTPException) -> Response:
-        return json_response({"detail": error.detail}, error.status_code, dict(error.headers or {}))
-
     @app.exception_handler(BadCursor)
-    async def bad_cursor(_: Request, error: BadCursor) -> Response:
-        return json_response({"detail": str(error)}, status.HTTP_400_BAD_REQUEST)
+    async def bad_cursor(request: Request, error: BadCursor) -> Response:
+        return problem_response(request, status.HTTP_400_BAD_REQUEST, str(error))
 
-    @app.exception_handler(RequestValidationError)
-    async def malformed(_: Request, error: RequestValidationError) -> Response:
-        problems: list[dict[str, Any]] = [
-            {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in error.errors()
-        ]
-        detail = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
-        return json_response({"detail": detail, "errors": problems}, status.HTTP_422_UNPROCESSABLE_CONTENT)
 
-    @app.exception_handler(Exception)
-    async def failed(_: Request, error: Exception) -> Response:
-        log.exception("query.failed", error=repr(error))
-        return json_response({"detail": "internal error"}, status.HTTP_500_INTERNAL_SERVER_ERROR)
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    if app.openapi_schema is None:
+        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        app.openapi_schema = finish_openapi(
+            schema,
+            answered_headers=ANSWERED_HEADERS,
+            page_headers=PAGE_HEADERS,
+            file_types={"export_report": [f.media_type.split(";")[0] for f in FORMATS.values()]},
+        )
+    return app.openapi_schema

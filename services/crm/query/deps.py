@@ -2,51 +2,22 @@
 
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Path, Query, Request, status
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from crm.auth.bearer import Authenticated
 from crm.auth.principals import Principal, can_read, can_write
-from crm.auth.tokens import TokenStore
 from crm.contract.fields import ProgrammeId
+from crm.http_problems import invalid
 from crm.query.as_of import BadAsOf, parse_as_of
 from crm.query.figures_cache import FiguresCache
 from crm.query.freshness import Freshness, FreshnessProbe
 from crm.query.rendering import OutputFormat
 
-_bearer = HTTPBearer(auto_error=False, description="A partner or analyst token from `crm tokens create`.")
-_CHALLENGE = {"WWW-Authenticate": "Bearer"}
 PARTNER_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
 MARKET_PATTERN = r"^[A-Z]{2}$"
-
-
-def _tokens(request: Request) -> TokenStore:
-    tokens: TokenStore = request.app.state.tokens
-    return tokens
-
-
-async def _principal(
-    request: Request,
-    tokens: Annotated[TokenStore, Depends(_tokens)],
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal:
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a bearer token is required", headers=_CHALLENGE)
-    principal = await tokens.verify(credentials.credentials)
-    if principal is None:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown or revoked token", headers=_CHALLENGE)
-    # The freshness middleware stamps only responses to a known caller, with what it may see.
-    request.state.principal = principal
-    return principal
-
-
-def verified_principal(scope: dict[str, Any] | Any) -> Principal | None:
-    """The caller `_principal` verified for this request (ASGI scope), None before or without one."""
-    state = scope.get("state") or {}
-    found = state.get("principal")
-    return found if isinstance(found, Principal) else None
 
 
 def freshness_partner(principal: Principal) -> str | None:
@@ -56,7 +27,8 @@ def freshness_partner(principal: Principal) -> str | None:
     return principal.partner_id or ""  # a partner token without a partner sees no one's figures
 
 
-CurrentPrincipal = Annotated[Principal, Depends(_principal)]
+CurrentPrincipal = Authenticated
+"""The caller (crm.auth.bearer: 401 without a valid token, 503 when the tokens cannot be read)."""
 
 
 async def _analyst(principal: CurrentPrincipal) -> Principal:
@@ -127,7 +99,7 @@ def _as_of(
     try:
         return parse_as_of(as_of)
     except BadAsOf as error:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from None
+        raise invalid(("query", "as_of"), str(error)) from None
 
 
 Figures = Annotated[FiguresCache, Depends(_figures)]

@@ -146,7 +146,7 @@ async def test_only_an_opened_pilot_of_ones_own_and_at_most_the_cap_of_snoozes(i
         for pilot in ("ghost", "p-5"):
             unknown = await snooze("tehnopol", pilot, future)
             assert unknown.status_code == 404, unknown.text
-            assert unknown.headers["content-type"] == "application/json"
+            assert unknown.headers["content-type"] == "application/problem+json"
             assert repr(pilot) in unknown.json()["detail"]
         theirs = await snooze("tehnopol", "p-9", future)  # sisp's pilot id under tehnopol: not tehnopol's
         assert theirs.status_code == 404 and "'p-9'" in theirs.json()["detail"]

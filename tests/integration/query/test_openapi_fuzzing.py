@@ -1,6 +1,7 @@
 """schemathesis drives the query API's own OpenAPI document against a real `crm query run` on the
-4SmartGrowth data, with every kind of token: never a 5xx, every refusal explained. A short run
-here; the fault suite runs thousands of requests (tests/faults/test_hostile_input.py)."""
+4SmartGrowth data, with every kind of token: never a 5xx, every answer as the document declares
+it, every refusal a valid problem (tests/support/problems.py). A short run here; the fault suite
+runs thousands of requests (tests/faults/test_hostile_input.py)."""
 
 from pathlib import Path
 
@@ -16,7 +17,9 @@ pytestmark = pytest.mark.infra
 EXAMPLES = 300
 
 
-async def test_no_generated_query_gets_a_5xx(isolated: Settings, tmp_path: Path) -> None:
+async def test_generated_queries_get_declared_answers_and_errors_are_problems(
+    isolated: Settings, tmp_path: Path
+) -> None:
     await load_4smartgrowth(isolated)
     tokens = [(await create_token(isolated, partner))[1] for partner in ("tehnopol", "sisp", None)]
     with query_service(isolated, tmp_path / "query.log") as (url, _):

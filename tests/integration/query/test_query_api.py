@@ -63,7 +63,7 @@ async def test_roles_no_token_401_other_partner_403_in_json_and_csv_analyst_read
             path = template.format(p="tehnopol")
             anonymous = await api.client.get(path)
             assert anonymous.status_code == 401, path
-            assert anonymous.headers["content-type"] == "application/json"
+            assert anonymous.headers["content-type"] == "application/problem+json"
             assert anonymous.json()["detail"] and anonymous.headers["www-authenticate"] == "Bearer"
             assert "x-crm-newest-event-at" not in anonymous.headers  # nothing for an unknown caller
             forged = await api.client.get(path, headers={"Authorization": "Bearer crm_0123456789abcdef_nope"})
@@ -75,7 +75,14 @@ async def test_roles_no_token_401_other_partner_403_in_json_and_csv_analyst_read
             for extra in ({}, {"params": {"format": "csv"}}, {"headers": {"Accept": "text/csv"}}):
                 refused = await api.get(other, api.partner_token, **extra)
                 assert refused.status_code == 403, (other, extra)
-                assert refused.json() == {"detail": "this token may only read its own partner"}
+                assert refused.headers["content-type"] == "application/problem+json"
+                assert refused.json() == {
+                    "type": "about:blank",
+                    "title": "Forbidden",
+                    "status": 403,
+                    "detail": "this token may only read its own partner",
+                    "instance": other,
+                }
                 assert "x-crm-newest-event-at" not in refused.headers
         refused = await api.get("/v1/programme/kpis", api.partner_token)
         assert refused.status_code == 403
@@ -337,7 +344,7 @@ async def test_bad_parameters_are_4xx_with_a_message(isolated: Settings) -> None
         for path, expected in bad.items():
             response = await api.get(path)
             assert response.status_code == expected, (path, response.text)
-            assert response.headers["content-type"] == "application/json"
+            assert response.headers["content-type"] == "application/problem+json"
             assert response.json()["detail"], path
         # SQL injection in every parameter of every endpoint: test_security.py.
 

@@ -45,6 +45,7 @@ PATH_VALUES = {
     "partner_id": {OWN: OWN, OTHER: OTHER},
     "sme_id": {OWN: "ee-own", OTHER: "si-secret"},
     "name": {OWN: "dashboard.js", OTHER: "dashboard.js"},  # the dashboard's static files
+    "asset": {OWN: "swagger-ui.css", OTHER: "swagger-ui.css"},  # /docs's (crm.http_docs)
     "pilot_id": {OWN: "ee-own-p", OTHER: "ee-own-p"},  # the same id under the other partner's path
     "alert_id": {OWN: "00000000-0000-4000-8000-000000000000", OTHER: "00000000-0000-4000-8000-000000000000"},
     "programme_id": {OWN: "default", OTHER: "default"},  # both partners are in it (PROGRAMME below)

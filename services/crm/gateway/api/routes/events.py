@@ -7,11 +7,10 @@ import orjson
 import structlog
 from fastapi import APIRouter, Request, Response, status
 
-from crm.gateway.api.body import require_json
-from crm.gateway.api.models import Accepted, EventProblems, Refusal
+from crm.gateway.api.models import Accepted
 from crm.gateway.deps import gateway_state, writing_principal
 from crm.gateway.ingestion import ingest
-from crm.http_bodies import read_limited
+from crm.http_bodies import read_limited, require_json
 
 log = structlog.get_logger(__name__)
 _stdlib_log = logging.getLogger(__name__)
@@ -57,24 +56,21 @@ REQUEST_BODY: dict[str, Any] = {
                 },
             },
         },
-        400: {"model": Refusal, "description": "The database refused the event ids as data; re-sending fails alike"},
-        401: {"model": Refusal, "description": "No token, or an unknown or revoked one"},
+        400: {"description": "The database refused the event ids as data; re-sending fails alike"},
+        401: {"description": "No token, or an unknown or revoked one"},
         403: {
-            "model": Refusal,
             "description": "An analyst token, an event of another partner, or an event of a defined programme "
-            "the token's partner is not a partner of (application/problem+json, the programmes named)",
+            "the token's partner is not a partner of (`type` not-a-programme-partner, the programmes named)",
         },
-        408: {"model": Refusal, "description": "The body did not arrive within CRM_HTTP_BODY_TIMEOUT"},
-        413: {"model": Refusal, "description": "Body too large, or too many events in one request"},
-        415: {"model": Refusal, "description": "Not application/json"},
-        409: {"model": Refusal, "description": "An event_id already accepted with other content"},
+        408: {"description": "The body did not arrive within CRM_HTTP_BODY_TIMEOUT"},
+        413: {"description": "Body too large, or too many events in one request"},
+        415: {"description": "Not application/json"},
+        409: {"description": "An event_id already accepted with other content"},
         422: {
-            "model": EventProblems,
             "description": "Invalid events, every problem located (also an older version past its sunset); "
-            "an event naming an unknown programme (application/problem+json, the programmes named)",
+            "an event naming an unknown programme (`type` unknown-programme, the programmes named)",
         },
         503: {
-            "model": Refusal,
             "description": "Kafka or PostgreSQL unavailable (the programmes never read); retry the same events",
         },
     },
