@@ -175,6 +175,7 @@ async def test_every_list_exports_what_its_pages_hold(isolated: Settings) -> Non
         for path, params in [
             (f"{base}/smes", {}),
             (f"{base}/smes", {"stage": "piloting"}),
+            (f"{base}/pilots", {}),  # stalled ones among them: the export joins the stalls its own way
             (f"{base}/pilots", {"status": "stalled"}),
             (f"{base}/agreements", {}),
             (f"{base}/alerts", {}),
@@ -184,6 +185,8 @@ async def test_every_list_exports_what_its_pages_hold(isolated: Settings) -> Non
             response = await api.get(path, api.partner_token, params={**params, "format": "csv", "all": "true"})
             columns, rows = csv_rows(response.content)
             assert rows == as_cells(pages, columns) and rows, (path, params)
+            if path.endswith("pilots"):
+                assert any(row["stalled"] == "true" and row["idle_days"] for row in rows)
         sme_id = (await json_walk(api, f"{base}/agreements"))[0]["sme_id"]  # one with a long history
         timeline = f"{base}/smes/{sme_id}/timeline"
         events = await json_walk(api, timeline)

@@ -1,5 +1,6 @@
 """Per-partner reads: funnel, SMEs (and one with its timeline), pilots, agreements, alerts."""
 
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 import orjson
@@ -80,9 +81,8 @@ def _page(page: listing.Page, items: list[dict[str, Any]]) -> dict[str, Any]:
 _SME_COLUMNS = list(SmePage.model_fields["items"].annotation.__args__[0].model_fields)  # type: ignore[union-attr]
 
 
-def _sme(row: dict[str, Any]) -> dict[str, Any]:
-    row["in_matchmaking"] = row["matchmaking_at"] is not None
-    return row
+def _sme(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {**row, "in_matchmaking": row["matchmaking_at"] is not None}
 
 
 @router.get(f"{_PREFIX}/smes", response_model=SmePage, responses=_ERRORS, summary="SMEs of a partner")
@@ -115,7 +115,7 @@ _NO_SME: dict[int | str, dict[str, Any]] = {404: {"model": Problem, "description
 _TIMELINE_COLUMNS = ["partner_id", "sme_id", "occurred_at", "event_type", "event_id", "payload"]
 
 
-def _timeline_row(partner_id: str, sme_id: str, entry: dict[str, Any]) -> dict[str, Any]:
+def _timeline_row(partner_id: str, sme_id: str, entry: Mapping[str, Any]) -> dict[str, Any]:
     # The payload as one JSON text cell: its fields differ by event type, and flattening it into
     # `payload.*` columns left the `payload` column empty (finding 10 of issue 13).
     return {"partner_id": partner_id, "sme_id": sme_id, **entry, "payload": _json_text(entry["payload"])}
@@ -214,7 +214,9 @@ async def get_pilots(
 ) -> Response:
     """Ordered by `pilot_id`. Stalled pilots carry `stalled_since`, `idle_days` and `threshold_days`.
     `programme`: the pilots of that programme's SMEs. `all=true`: every one, as CSV or XLSX."""
-    listed = listing.pilots_listing(partner_id, status=status, market=market, programme_id=programme)
+    listed = listing.pilots_listing(
+        partner_id, status=status, market=market, programme_id=programme, whole=output.whole
+    )
     filename = f"{partner_id}-pilots"
     if output.whole:
         return await export(
@@ -257,7 +259,7 @@ async def get_agreements(
     return render(output, body, freshness, rows=items, columns=_AGREEMENT_COLUMNS, filename=filename)
 
 
-def _agreement(row: dict[str, Any]) -> dict[str, Any]:
+def _agreement(row: Mapping[str, Any]) -> dict[str, Any]:
     return {**row, "value_eur": None if row["value_eur"] is None else float(row["value_eur"])}
 
 
