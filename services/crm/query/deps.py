@@ -128,7 +128,7 @@ def _representation(format: OutputFormat | None, accept: str | None, bom: bool, 
         offered = ", ".join(offered_media_types(whole=whole))
         raise HTTPException(
             status.HTTP_406_NOT_ACCEPTABLE,
-            f"nothing this answer comes in is acceptable (Accept: {accept}); offered: {offered}",
+            f"nothing this answer comes in is acceptable (Accept: {(accept or '')[:200]}); offered: {offered}",
             headers={"Vary": "Accept"},
         )
     return chosen

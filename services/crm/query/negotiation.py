@@ -216,13 +216,12 @@ def chosen_representation(
         if whole and format == "json":
             raise ConflictingRepresentation("all=true exports CSV or XLSX (format=csv or xlsx); JSON comes in pages")
         return Representation(format, bom, whole)
-    offered = [f for f in get_args(OutputFormat) if not (whole and f == "json")]
-    chosen = negotiate(accept, [MEDIA_TYPES[f] for f in offered])
+    chosen = negotiate(accept, offered_media_types(whole=whole))
     if chosen is None:
         return None
-    return Representation(next(f for f in offered if MEDIA_TYPES[f] == chosen), bom, whole)
+    return Representation(next(f for f, media in MEDIA_TYPES.items() if media == chosen), bom, whole)
 
 
 def offered_media_types(*, whole: bool = False) -> list[str]:
-    """What `chosen_representation` offers, for the 406's explanation."""
+    """What `chosen_representation` offers, in the server's order of preference (and for a 406)."""
     return [MEDIA_TYPES[f] for f in get_args(OutputFormat) if not (whole and f == "json")]
