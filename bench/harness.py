@@ -46,6 +46,7 @@ BENCHMARK_MODULES = [
     "bench.rebuild",
     "bench.gateway",
     "bench.query",
+    "bench.exports",
     "bench.indicators",
     "bench.alerts",
     "bench.freshness",

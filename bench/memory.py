@@ -11,6 +11,34 @@ def vm_hwm_kib(status: str) -> int | None:
     return None
 
 
+def vm_rss_kib(status: str) -> int | None:
+    """The `VmRSS:` line (resident now) of a /proc/<pid>/status text, in KiB."""
+    for line in status.splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return None
+
+
+def resident_mb(pid: int) -> float | None:
+    """The process's resident set now in MB; None when it is gone (or not Linux)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    kib = vm_rss_kib(status)
+    return None if kib is None else kib * 1024 / 1e6
+
+
+def reset_peak(pid: int) -> bool:
+    """Set the process's peak (VmHWM) to its resident size now (Linux >= 4.0, our own processes),
+    so the next `peak_rss_mb` is the peak of what came after. False when the kernel refused."""
+    try:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
 def peak_rss_mb(pid: int) -> float | None:
     """The process's peak resident set so far in MB (10^6 bytes); None when it is gone (or not Linux)."""
     try:

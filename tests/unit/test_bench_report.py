@@ -4,7 +4,7 @@ import io
 import json
 
 import pytest
-from bench.memory import vm_hwm_kib
+from bench.memory import vm_hwm_kib, vm_rss_kib
 from bench.report import Reference, Row, RunRecord, Target, markdown, table
 from bench.stats import StepOutcome, lag_is_bounded, latency_summary, percentile, rate_ramp
 from rich.console import Console
@@ -104,6 +104,8 @@ def test_vm_hwm_is_read_from_proc_status() -> None:
     status = "Name:\tpython\nVmPeak:\t  900000 kB\nVmHWM:\t  204800 kB\nVmRSS:\t  100000 kB\n"
     assert vm_hwm_kib(status) == 204800
     assert vm_hwm_kib("Name:\tkthreadd\n") is None
+    assert vm_rss_kib(status) == 100000  # resident now, not the peak
+    assert vm_rss_kib("Name:\tkthreadd\n") is None
 
 
 def _step(freshness: list[float], *, rate: float = 1000.0, accepted: float = 1000.0, invisible: int = 0) -> StepOutcome:

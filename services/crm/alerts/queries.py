@@ -39,22 +39,28 @@ def _alerts_query() -> Select[tuple[object, ...]]:
     )
 
 
-def _views(rows: object) -> list[AlertView]:
+def alert_views(rows: object) -> list[AlertView]:
+    """Rows of `partner_alerts` (or of the alerts joined with their snoozes) as views."""
     return [
         AlertView(**{name: getattr(row, name) for name in AlertView.__slots__})  # type: ignore[attr-defined]
         for row in rows  # type: ignore[attr-defined]
     ]
 
 
+def partner_alerts(partner_id: str, *, open_only: bool = False) -> Select[tuple[object, ...]]:
+    """The query of a partner's alerts, newest first (one per stall; resolved ones too unless `open_only`)."""
+    query = _alerts_query().where(alerts.c.partner_id == partner_id)
+    if open_only:
+        query = query.where(alerts.c.resolved_at.is_(None))
+    return query.order_by(alerts.c.fired_at.desc(), alerts.c.alert_id)
+
+
 async def alerts_for_partner(
     connection: AsyncConnection, partner_id: str, *, open_only: bool = False, limit: int = 100, offset: int = 0
 ) -> list[AlertView]:
     """A partner's alerts, newest first (one per stall; resolved ones too unless `open_only`)."""
-    query = _alerts_query().where(alerts.c.partner_id == partner_id)
-    if open_only:
-        query = query.where(alerts.c.resolved_at.is_(None))
-    query = query.order_by(alerts.c.fired_at.desc(), alerts.c.alert_id).limit(limit).offset(offset)
-    return _views(await connection.execute(query))
+    query = partner_alerts(partner_id, open_only=open_only).limit(limit).offset(offset)
+    return alert_views(await connection.execute(query))
 
 
 async def stalled_pilots(connection: AsyncConnection, partner_id: str | None = None) -> list[AlertView]:
@@ -62,4 +68,4 @@ async def stalled_pilots(connection: AsyncConnection, partner_id: str | None = N
     query = _alerts_query().where(alerts.c.resolved_at.is_(None))
     if partner_id is not None:
         query = query.where(alerts.c.partner_id == partner_id)
-    return _views(await connection.execute(query.order_by(alerts.c.partner_id, alerts.c.pilot_id)))
+    return alert_views(await connection.execute(query.order_by(alerts.c.partner_id, alerts.c.pilot_id)))

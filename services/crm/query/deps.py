@@ -14,7 +14,13 @@ from crm.http_problems import invalid
 from crm.query.as_of import BadAsOf, parse_as_of
 from crm.query.figures_cache import FiguresCache
 from crm.query.freshness import Freshness, FreshnessProbe
-from crm.query.rendering import OutputFormat
+from crm.query.negotiation import (
+    ConflictingRepresentation,
+    OutputFormat,
+    Representation,
+    chosen_representation,
+    offered_media_types,
+)
 
 PARTNER_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
 MARKET_PATTERN = r"^[A-Z]{2}$"
@@ -76,15 +82,47 @@ def _figures(request: Request) -> FiguresCache:
     return figures
 
 
-def _output_format(
-    format: Annotated[OutputFormat | None, Query(description="`csv` or `json`; overrides Accept")] = None,
-    accept: Annotated[str | None, Header()] = None,
-) -> OutputFormat:
-    if format is not None:
-        return format
-    if accept and "text/csv" in accept.lower():
-        return "csv"
-    return "json"
+_Format = Annotated[
+    OutputFormat | None, Query(description="`json`, `csv` or `xlsx` (Excel); overrides Accept (q-values heeded)")
+]
+_Bom = Annotated[
+    bool, Query(description="CSV for Excel: start with a UTF-8 byte-order mark, so Excel reads Härmälä right")
+]
+_Accept = Annotated[str | None, Header(description="application/json, text/csv or the XLSX type; q-values heeded")]
+
+
+def _representation(format: OutputFormat | None, accept: str | None, bom: bool, whole: bool) -> Representation:
+    try:
+        chosen = chosen_representation(format, accept, bom=bom, whole=whole)
+    except ConflictingRepresentation as error:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from None
+    if chosen is None:
+        offered = ", ".join(offered_media_types(whole=whole))
+        raise HTTPException(
+            status.HTTP_406_NOT_ACCEPTABLE,
+            f"nothing this answer comes in is acceptable (Accept: {(accept or '')[:200]}); offered: {offered}",
+            headers={"Vary": "Accept"},
+        )
+    return chosen
+
+
+def _output_format(format: _Format = None, bom: _Bom = False, accept: _Accept = None) -> Representation:
+    return _representation(format, accept, bom, whole=False)
+
+
+def _list_output_format(
+    format: _Format = None,
+    bom: _Bom = False,
+    accept: _Accept = None,
+    whole: Annotated[
+        bool,
+        Query(
+            alias="all",
+            description="Every row in one export (CSV streamed, or XLSX) instead of a page; `limit` is then ignored",
+        ),
+    ] = False,
+) -> Representation:
+    return _representation(format, accept, bom, whole)
 
 
 def _as_of(
@@ -111,8 +149,14 @@ WritablePartner = Annotated[str, Depends(_writable_partner)]
 Database = Annotated[AsyncEngine, Depends(_engine)]
 Connection = Annotated[AsyncConnection, Depends(_connection)]
 CurrentFreshness = Annotated[Freshness, Depends(_freshness)]
-Output = Annotated[OutputFormat, Depends(_output_format)]
+Output = Annotated[Representation, Depends(_output_format)]
+"""JSON, CSV or XLSX, from `format` or the Accept header (406 when none is acceptable)."""
+ListOutput = Annotated[Representation, Depends(_list_output_format)]
+"""As `Output`, and `all=true`: the whole list (`whole`), as CSV or XLSX only."""
 AsOf = Annotated[datetime | None, Depends(_as_of)]
+IfNoneMatch = Annotated[
+    str | None, Header(description="The `ETag` of figures read before: 304 when they are unchanged")
+]
 Limit = Annotated[int, Query(ge=1, le=1000, description="Items per page (1-1000)")]
 Cursor = Annotated[str | None, Query(max_length=1000, description="The `next` value of the previous page")]
 Market = Annotated[str | None, Query(pattern=MARKET_PATTERN, description="ISO 3166-1 alpha-2 market, e.g. CN")]

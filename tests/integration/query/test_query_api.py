@@ -338,7 +338,8 @@ async def test_bad_parameters_are_4xx_with_a_message(isolated: Settings) -> None
             "/v1/partners/tehnopol/pilots?market=cn": 422,
             "/v1/partners/tehnopol/smes?stage=famous": 422,
             "/v1/partners/tehnopol/smes?withdrawn=perhaps": 422,
-            "/v1/partners/tehnopol/smes?format=xlsx": 422,
+            "/v1/partners/tehnopol/smes?format=yaml": 422,
+            "/v1/partners/tehnopol/smes?format=json&all=true": 422,  # a whole list is an export
             "/v1/partners/Tehnopol/smes": 422,
         }
         for path, expected in bad.items():

@@ -14,8 +14,10 @@ from crm.programmes.definition import Programme as ProgrammeDefinition
 from crm.programmes.indicators import Slice, indicator_evidence, indicator_values
 from crm.programmes.store import StoredProgramme, stored_programme
 from crm.query.api.models import Problem
-from crm.query.deps import AsOf, Connection, CurrentPrincipal
-from crm.query.rendering import json_response
+from crm.query.deps import AsOf, Connection, CurrentPrincipal, IfNoneMatch, Output
+from crm.query.etags import figures_etag, still_current
+from crm.query.negotiation import Representation
+from crm.query.rendering import not_modified, render
 
 router = APIRouter(tags=["programmes"])
 
@@ -23,6 +25,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": Problem, "description": "No token, or an unknown or revoked one"},
     403: {"model": Problem, "description": "A partner token of a partner outside the programme, or asking for another"},
     404: {"model": Problem, "description": "No such programme, indicator or period"},
+    406: {"model": Problem, "description": "An Accept header that accepts none of what the answer comes in"},
     422: {"model": Problem, "description": "A bad parameter"},
 }
 ProgrammePath = Annotated[ProgrammeId, Path(description="A programme id (crm programme show)")]
@@ -55,14 +58,19 @@ async def get_indicators(
     connection: Connection,
     programme_id: ProgrammePath,
     as_of: AsOf,
+    if_none_match: IfNoneMatch = None,
     period: PeriodNumber = None,
 ) -> Response:
     """Each indicator per period: its value at the period's end (or `as_of`, an event time), its target
-    and milestone, programme-wide and per partner; a partner token sees its own values only."""
+    and milestone, programme-wide and per partner; a partner token sees its own values only. An
+    `ETag` (of the values); 304 to a matching `If-None-Match`."""
     stored, view = await readable_programme(connection, programme_id, principal)
     _period(stored.programme, period)
     body = await indicator_values(connection, stored.programme, stored.version, as_of=as_of, period=period, view=view)
-    return json_response(body)
+    etag = figures_etag(body, "json")
+    if still_current(if_none_match, etag):
+        return not_modified(etag)
+    return render(_JSON, body, None, etag=etag)
 
 
 @router.get(
@@ -74,11 +82,12 @@ async def get_evidence(
     programme_id: ProgrammePath,
     code: Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$", description="An indicator code")],
     as_of: AsOf,
+    output: Output,
     period: PeriodNumber = None,
     partner: Annotated[PartnerId | None, Query(description="One partner's evidence")] = None,
 ) -> Response:
     """The SMEs, pilots, agreements, markets or meetings behind a value (of `period`, by default the last),
-    each with the event that made it count."""
+    each with the event that made it count. CSV or XLSX: the items, one row each."""
     stored, view = await readable_programme(connection, programme_id, principal)
     if view.partner_id is not None and partner not in (None, view.partner_id):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "this token may only read its own partner's evidence")
@@ -91,14 +100,18 @@ async def get_evidence(
     assert found is not None
     partner_id = view.partner_id or partner
     items = await indicator_evidence(connection, programme, indicator, found, as_of=as_of, partner_id=partner_id)
-    return json_response(
-        {
-            "programme_id": programme.id,
-            "version": stored.version,
-            "indicator": code,
-            "period": found.number,
-            "partner_id": partner_id,
-            "count": len({item["key"] for item in items}),
-            "items": items,
-        }
-    )
+    body = {
+        "programme_id": programme.id,
+        "version": stored.version,
+        "indicator": code,
+        "period": found.number,
+        "partner_id": partner_id,
+        "count": len({item["key"] for item in items}),
+        "items": items,
+    }
+    filename = f"{programme.id}-{code}-period-{found.number}-evidence"
+    return render(output, body, None, rows=items, columns=_EVIDENCE_COLUMNS, filename=filename)
+
+
+_JSON = Representation("json")
+_EVIDENCE_COLUMNS = ["partner_id", "kind", "key", "sme_id", "subject", "event_id", "counts_from", "counts_until"]
