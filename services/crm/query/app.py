@@ -33,8 +33,13 @@ Read access to the read models for analysts and partners (docs/contract.md "Quer
 
 * **Roles**: an analyst token reads everything; a partner token reads its own partner only
   (`403` elsewhere, including the programme-wide KPIs); no token, `401`.
-* **CSV**: `Accept: text/csv` or `?format=csv`; cells that a spreadsheet would evaluate are
-  prefixed with `'`. Pages of CSV carry `X-CRM-Next-Cursor` and `X-CRM-Total`.
+* **CSV**: `Accept: text/csv` or `?format=csv` (the Accept header's q-values count; `406` when
+  nothing it accepts is offered; answers carry `Vary: Accept`); cells that a spreadsheet would
+  evaluate are prefixed with `'`. Pages of CSV carry `X-CRM-Next-Cursor` and `X-CRM-Total`.
+* **Whole lists**: `all=true` with `format=csv` (`bom=true` for Excel) or `format=xlsx` streams
+  the whole list, with the page's filters and rights (docs/exports.md).
+* **Caching**: figures (KPIs, funnels, indicators) carry a weak `ETag`; `If-None-Match` with it
+  answers `304` while they are unchanged.
 * **Pages**: `limit` (1-1000, default 100) and `cursor` (the `next` of the previous page);
   every list has a stable order. One SME carries the first 50 events of its timeline and
   `timeline_next`, the `cursor` of `.../smes/{sme_id}/timeline` for the rest.
