@@ -32,8 +32,8 @@ from bench.harness import MEMORY_LIMIT_MB, BenchContext, benchmark
 from bench.http_load import cpu_seconds, wait_ready
 from bench.memory import peak_rss_mb, reset_peak, resident_mb
 from bench.report import Reference, Row, Target
-from crm.infra.processes import free_port
-from crm.infra.services import ServiceProcess, service_environment
+from crm.local.processes import free_port
+from crm.local.services import ServiceProcess, service_environment
 from crm.query.listing import pilots_listing
 
 PARTNER = "bench-partner"

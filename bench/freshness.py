@@ -25,8 +25,8 @@ from bench.harness import BenchContext, benchmark
 from bench.http_load import ConnectionPool, get, open_loop, post_events, wait_ready
 from bench.report import Row, Target
 from bench.stats import StepOutcome, lag_is_bounded, latency_summary, rate_ramp
-from crm.infra.processes import free_port
-from crm.pipeline import running_pipeline, wait_for_http_services
+from crm.local.pipeline import running_pipeline, wait_for_http_services
+from crm.local.processes import free_port
 from crm.settings import Settings
 
 PARTNER = "bench-e2e"

@@ -21,8 +21,8 @@ from bench.report import Reference, Row, Target
 from bench.stats import latency_summary
 from crm.auth.tokens import TokenStore
 from crm.db.engine import create_engine
-from crm.infra.processes import free_port
-from crm.infra.services import ServiceProcess, service_environment
+from crm.local.processes import free_port
+from crm.local.services import ServiceProcess, service_environment
 from crm.messaging.topic_admin import contract_topics, ensure_topics
 from crm.settings import Settings
 

@@ -33,7 +33,7 @@ from bench.machine import load_average, machine, versions
 from bench.memory import PeakMemory
 from bench.report import Reference, Row, RunRecord, Target, markdown, table
 from crm.db.migrate import upgrade_database
-from crm.infra.stack import running_infrastructure
+from crm.local.servers import running_infrastructure
 from crm.logs import configure_logging
 from crm.settings import Settings
 

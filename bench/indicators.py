@@ -34,7 +34,7 @@ from crm.programmes.definition import Indicator, Measure, Partner, Period, Progr
 from crm.programmes.indicators import indicator_values, items_of, window
 from crm.programmes.measures import MEASURES
 from crm.programmes.store import ProgrammeStore
-from crm.projector.ports import DecodedEvent
+from crm.projector.ports import ConsumedEvent
 from crm.projector.store import PostgresReadModels
 from crm.reports.store import ReportStore, draft_document
 
@@ -113,7 +113,7 @@ async def bench_indicators(database_url: str, *, smes: int, requests: int) -> di
         started = time.perf_counter()
         store = PostgresReadModels(engine)
         for start in range(0, len(events), 5000):
-            await store.apply([DecodedEvent(e, 0, start + i) for i, e in enumerate(events[start : start + 5000])])
+            await store.apply([ConsumedEvent(e, 0, start + i) for i, e in enumerate(events[start : start + 5000])])
         seed_seconds = time.perf_counter() - started
         settled = await asyncpg.connect(
             make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)

@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 from sqlalchemy.engine import make_url
 
-from crm.infra.paths import kafka_pom
+from crm.local.paths import kafka_pom
 
 LIBRARIES = (
     "aiokafka",

@@ -22,7 +22,7 @@ from bench.replay_source import Timed, consume_ceiling, naive_baseline, replay_t
 from bench.report import Reference, Row, Target
 from crm.db.engine import create_engine
 from crm.db.tables import applied_events
-from crm.infra.services import ServiceProcess, service_environment
+from crm.local.services import ServiceProcess, service_environment
 from crm.settings import Settings
 
 log = structlog.get_logger(__name__)

@@ -24,8 +24,8 @@ from bench.stats import latency_summary
 from crm.auth.tokens import TokenStore
 from crm.db.engine import create_engine
 from crm.db.migrate import upgrade_database
+from crm.figures.kpis import programme_kpis
 from crm.query.bootstrap import build_query_app
-from crm.read_models.figures import programme_kpis
 from crm.settings import Settings
 
 PARTNERS = ("business-tampere", "sisp", "tehnopol", "turku-science-park", "vasteras-science-park")

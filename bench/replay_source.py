@@ -18,7 +18,7 @@ from crm.contract.decoding import InvalidEvents, decode_event
 from crm.db.engine import create_engine
 from crm.messaging.reading import records_until, topic_partitions
 from crm.messaging.topic_admin import contract_topics, ensure_topics
-from crm.projector.ports import DecodedEvent
+from crm.projector.ports import ConsumedEvent
 from crm.projector.store import PostgresReadModels
 from crm.settings import Settings
 
@@ -147,7 +147,7 @@ async def apply_in_process(settings: Settings, database_url: str, *, batch: int,
             decoded = []
             for record in records:
                 try:
-                    decoded.append(DecodedEvent(decode_event(record.value), record.partition, record.offset))
+                    decoded.append(ConsumedEvent(decode_event(record.value), record.partition, record.offset))
                 except InvalidEvents:
                     continue
             for start in range(0, len(decoded), batch):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from crm.infra.stack import running_infrastructure
+from crm.local.servers import running_infrastructure
 from crm.logs import configure_logging
 from crm.settings import Settings
 from tests.support.isolation import isolated_settings

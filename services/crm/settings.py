@@ -21,7 +21,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from crm.contract.fields import ProgrammeId
 from crm.contract.lifecycle import check_sunsets
-from crm.infra.errors import InfrastructureError
+from crm.errors import InfrastructureError
 
 LogLevel = Literal["debug", "info", "warning", "error"]
 LogFormat = Literal["auto", "json", "console"]

@@ -23,7 +23,7 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
 
 OUTSIDE_SETTINGS = {
     "CRM_POSTGRES_BINDIR": "Directory of `initdb` and `postgres` when they are not in `/usr/lib/postgresql/*/bin` "
-    "or on the PATH. Read by the embedded PostgreSQL's launcher (crm/infra/postgres_server.py).",
+    "or on the PATH. Read by the embedded PostgreSQL's launcher (crm/local/postgres_server.py).",
     "CRM_PDF_FONT_DIR": "Directory of the DejaVu Sans fonts (`DejaVuSans.ttf`, `DejaVuSans-Bold.ttf`) of the PDF "
     "report export; unset: the usual system font folders. Read by crm/reports/exports/pdf.py.",
 }

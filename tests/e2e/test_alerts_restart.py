@@ -20,7 +20,7 @@ from crm.alerts.queries import stalled_pilots
 from crm.contract.events import AlertEvent
 from crm.db.alert_tables import alerts, applied_alert_events, webhook_deliveries
 from crm.db.engine import create_engine
-from crm.infra.services import ServiceProcess
+from crm.local.services import ServiceProcess
 from crm.settings import Settings
 from tests.support.alerts import (
     AlertReader,

@@ -13,8 +13,8 @@ from aiokafka import AIOKafkaConsumer
 
 from crm.contract.decoding import decode_event, encode_event
 from crm.contract.events import DomainEvent
-from crm.infra.processes import free_port
-from crm.infra.services import ServiceProcess, service_environment
+from crm.local.processes import free_port
+from crm.local.services import ServiceProcess, service_environment
 from crm.settings import Settings
 from tests.e2e.test_gateway_end_to_end import wait_healthy
 from tests.support.gateway import create_token

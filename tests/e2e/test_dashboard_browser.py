@@ -15,7 +15,7 @@ import httpx
 import pytest
 from playwright.async_api import Page, async_playwright
 
-from crm.infra.services import ServiceProcess, service_environment
+from crm.local.services import ServiceProcess, service_environment
 from crm.programmes.loading import load_programme
 from crm.settings import Settings
 from tests.support.gateway import create_token

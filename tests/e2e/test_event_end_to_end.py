@@ -12,7 +12,7 @@ from sqlalchemy import select
 from crm.contract.decoding import decode_event
 from crm.db.engine import create_engine
 from crm.db.tables import sme_timeline
-from crm.infra.services import ServiceProcess, service_environment
+from crm.local.services import ServiceProcess, service_environment
 from crm.messaging.publisher import EventPublisher
 from crm.settings import Settings
 from tests.support.events import EXAMPLES, envelope

@@ -14,8 +14,8 @@ from sqlalchemy import func, select
 from crm.db.engine import create_engine
 from crm.db.tables import applied_events
 from crm.gateway.client import EventsClient
-from crm.infra.processes import free_port
-from crm.infra.services import ServiceProcess, service_environment
+from crm.local.processes import free_port
+from crm.local.services import ServiceProcess, service_environment
 from crm.settings import Settings
 from tests.support.events import envelope
 

@@ -14,7 +14,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from sqlalchemy import text
 
 from crm.db.engine import create_engine
-from crm.infra.services import ServiceProcess, service_environment
+from crm.local.services import ServiceProcess, service_environment
 from crm.projector.rebuild import rebuild_projections
 from crm.projector.status import projector_status
 from crm.settings import Settings

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from crm.contract.decoding import decode_event
-from crm.infra.services import ServiceProcess, service_environment
+from crm.local.services import ServiceProcess, service_environment
 from crm.messaging.publisher import EventPublisher
 from crm.settings import Settings
 from tests.support.events import envelope

@@ -15,8 +15,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from crm.infra.processes import free_port, wait_until
-from crm.infra.services import ServiceProcess, service_environment
+from crm.local.processes import free_port, wait_until
+from crm.local.services import ServiceProcess, service_environment
 from crm.settings import Settings
 from tests.support.events import envelope
 from tests.support.security import is_loopback, listening_sockets, secrets_in_files, token_secrets

@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from crm.infra.processes import free_port, wait_until
-from crm.infra.services import ServiceProcess, service_environment
+from crm.local.processes import free_port, wait_until
+from crm.local.services import ServiceProcess, service_environment
 from crm.settings import Settings
 from tests.support.events import envelope
 

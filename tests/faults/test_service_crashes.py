@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from crm.alerts.rules import alert_id
-from crm.infra.processes import wait_until
+from crm.local.processes import wait_until
 from tests.support.faults import (
     FaultStack,
     SteadyLoad,

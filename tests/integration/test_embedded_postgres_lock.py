@@ -10,8 +10,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from crm.infra.errors import InfrastructureError
-from crm.infra.postgres_server import APP_ROLE, SUPERUSER, EmbeddedPostgres
+from crm.errors import InfrastructureError
+from crm.local.postgres_server import APP_ROLE, SUPERUSER, EmbeddedPostgres
 from tests.support.isolation import plain_dsn
 
 pytestmark = pytest.mark.infra

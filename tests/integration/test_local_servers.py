@@ -13,10 +13,10 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from crm.infra.errors import InfrastructureError
-from crm.infra.kafka_broker import KafkaBroker, require_java_and_maven
-from crm.infra.postgres_server import EmbeddedPostgres
-from crm.infra.processes import pid_alive, port_accepts, wait_until
+from crm.errors import InfrastructureError
+from crm.local.kafka_broker import KafkaBroker, require_java_and_maven
+from crm.local.postgres_server import EmbeddedPostgres
+from crm.local.processes import pid_alive, port_accepts, wait_until
 from tests.support.isolation import plain_dsn
 
 pytestmark = pytest.mark.infra
@@ -83,8 +83,8 @@ def test_a_killed_parent_leaves_no_orphan_servers(tmp_path: Path) -> None:
         f"""
         import sys, time
         from pathlib import Path
-        from crm.infra.kafka_broker import KafkaBroker
-        from crm.infra.postgres_server import EmbeddedPostgres
+        from crm.local.kafka_broker import KafkaBroker
+        from crm.local.postgres_server import EmbeddedPostgres
         broker = KafkaBroker(Path({str(tmp_path / "kafka")!r})).start()
         postgres = EmbeddedPostgres(Path({str(tmp_path / "postgres")!r})).start()
         print("PIDS", broker.pid, postgres.pid, flush=True)

@@ -16,9 +16,9 @@ from crm.contract.decoding import decode_event
 from crm.contract.events import DomainEvent
 from crm.db.engine import create_engine
 from crm.db.tables import READ_MODEL_TABLES, applied_events, sme_timeline
-from crm.projector.ports import DecodedEvent, UnstorableEvents
+from crm.figures.kpis import partner_funnel, programme_kpis
+from crm.projector.ports import ConsumedEvent, UnstorableEvents
 from crm.projector.store import PostgresReadModels
-from crm.read_models.figures import partner_funnel, programme_kpis
 from crm.settings import Settings
 from tests.support.events import EXAMPLES, envelope
 from tests.support.histories import PARTNERS, history
@@ -35,8 +35,8 @@ async def engine(isolated: Settings) -> AsyncIterator[AsyncEngine]:
     await engine.dispose()
 
 
-def decoded(events: list[DomainEvent]) -> list[DecodedEvent]:
-    return [DecodedEvent(event, 0, offset) for offset, event in enumerate(events)]
+def decoded(events: list[DomainEvent]) -> list[ConsumedEvent]:
+    return [ConsumedEvent(event, 0, offset) for offset, event in enumerate(events)]
 
 
 async def apply_in_batches(store: PostgresReadModels, events: list[DomainEvent], batch: int) -> None:
@@ -52,7 +52,7 @@ def without_progress(kpis: dict[str, object]) -> dict[str, object]:
 
 async def test_events_are_applied_once_with_their_tracking_record(engine: AsyncEngine) -> None:
     store = PostgresReadModels(engine)
-    events = [DecodedEvent(decode_event(json.dumps(envelope(t))), 0, i) for i, t in enumerate(sorted(EXAMPLES))]
+    events = [ConsumedEvent(decode_event(json.dumps(envelope(t))), 0, i) for i, t in enumerate(sorted(EXAMPLES))]
     assert (await store.apply(events)).applied == len(events)
     assert (await store.apply(events)).applied == 0  # redelivery
     assert (await store.apply([events[0], events[0]])).applied == 0  # duplicates inside one batch
@@ -66,7 +66,7 @@ async def test_events_are_applied_once_with_their_tracking_record(engine: AsyncE
 
 async def test_a_failed_batch_leaves_neither_rows_nor_tracking_records(engine: AsyncEngine) -> None:
     store = PostgresReadModels(engine)
-    event = DecodedEvent(decode_event(json.dumps(envelope("SMEWithdrawn", {}))), 0, 0)
+    event = ConsumedEvent(decode_event(json.dumps(envelope("SMEWithdrawn", {}))), 0, 0)
     async with engine.begin() as connection:  # make the last write of the batch fail
         await connection.exec_driver_sql("ALTER TABLE smes ADD CONSTRAINT no_withdrawals CHECK (NOT withdrawn)")
     with pytest.raises(Exception, match="no_withdrawals"):
@@ -143,7 +143,7 @@ async def test_another_partners_event_with_the_same_id_hides_nothing(engine: Asy
     theirs = _event("SMESelected", partner_id="business-tampere", sme_id="b-1", event_id=shared_id)
     ours = _event("SMESelected", partner_id="tehnopol", sme_id="a-1", event_id=shared_id)
     assert (await store.apply(decoded([theirs]))).applied == 1
-    result = await store.apply([DecodedEvent(ours, 0, 1)])
+    result = await store.apply([ConsumedEvent(ours, 0, 1)])
     assert (result.applied, result.conflicts) == (1, [])
     async with engine.connect() as connection:
         smes = (await connection.execute(text("SELECT partner_id, sme_id FROM smes ORDER BY 1"))).all()
@@ -157,9 +157,9 @@ async def test_a_reused_id_with_other_content_is_refused_and_the_first_copy_stay
     # Finding 3: which copy won depended on batching (first across batches, last inside one).
     store = PostgresReadModels(engine)
     reused_id = "0b7c4a2e-9d3f-4c1a-8e5b-7f6a5b4c3d2e"
-    first = DecodedEvent(_event("SMESelected", sme_id="sme-first", event_id=reused_id), 0, 0)
-    reused = DecodedEvent(_event("SMESelected", sme_id="sme-second", event_id=reused_id), 0, 1)
-    resent = DecodedEvent(first.event, 0, 2)
+    first = ConsumedEvent(_event("SMESelected", sme_id="sme-first", event_id=reused_id), 0, 0)
+    reused = ConsumedEvent(_event("SMESelected", sme_id="sme-second", event_id=reused_id), 0, 1)
+    resent = ConsumedEvent(first.event, 0, 2)
     if batching == "one batch":
         results = [await store.apply([first, reused, resent])]
     else:

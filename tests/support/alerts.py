@@ -13,7 +13,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from crm.alerts.rules import alert_id
 from crm.contract.decoding import decode_alert, decode_event
 from crm.contract.events import AlertEvent, DomainEvent
-from crm.infra.services import ServiceProcess, service_environment
+from crm.local.services import ServiceProcess, service_environment
 from crm.messaging.messages import ReceivedMessage
 from crm.messaging.publisher import EventPublisher
 from crm.settings import Settings

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from crm.infra.paths import project_root
-from crm.infra.services import service_environment
+from crm.local.paths import project_root
+from crm.local.services import service_environment
 from crm.settings import Settings
 
 CRM = [sys.executable, "-m", "crm.cli"]

@@ -30,10 +30,10 @@ from crm.db.alert_tables import alerts, applied_alert_events
 from crm.db.engine import create_engine
 from crm.db.tables import applied_events
 from crm.gateway.client import RETRYABLE
-from crm.infra.kafka_broker import KafkaBroker
-from crm.infra.postgres_server import EmbeddedPostgres
-from crm.infra.processes import free_port, log_tail, wait_until
-from crm.infra.services import ServiceProcess, service_environment
+from crm.local.kafka_broker import KafkaBroker
+from crm.local.postgres_server import EmbeddedPostgres
+from crm.local.processes import free_port, log_tail, wait_until
+from crm.local.services import ServiceProcess, service_environment
 from crm.settings import Settings
 from tests.support.gateway import create_token
 from tests.support.histories import PARTNERS

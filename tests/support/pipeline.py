@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from crm.contract.events import DomainEvent
 from crm.db.engine import create_engine
 from crm.db.tables import applied_events
-from crm.infra.services import ServiceProcess, service_environment
+from crm.local.services import ServiceProcess, service_environment
 from crm.messaging.publisher import EventPublisher
 from crm.settings import Settings
 from tests.support.read_models import Models, models_in_database

@@ -16,7 +16,7 @@ from crm.contract.events import AlertEvent, DomainEvent
 from crm.contract.upcasting import IMPLICIT_PROGRAMME, UpcastContext
 from crm.db.engine import create_engine
 from crm.demo.scenario import Scenario, default_scenario_path, load_scenario
-from crm.projector.ports import DecodedEvent
+from crm.projector.ports import ConsumedEvent
 from crm.projector.store import PostgresReadModels
 from crm.query.bootstrap import build_query_app
 from crm.settings import Settings
@@ -102,7 +102,7 @@ async def stall_alerts(events: Sequence[DomainEvent], at: datetime, threshold_da
 async def apply_in_batches(store: PostgresReadModels, events: Sequence[DomainEvent], size: int) -> None:
     """`events` through the projector's store, `size` at a time, in order (offsets as they come)."""
     for start in range(0, len(events), size):
-        await store.apply([DecodedEvent(e, 0, start + i) for i, e in enumerate(events[start : start + size])])
+        await store.apply([ConsumedEvent(e, 0, start + i) for i, e in enumerate(events[start : start + size])])
 
 
 async def load_into_read_models(

@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.generation.modes import GenerationMode
 
-from crm.infra.processes import free_port, log_tail, wait_until
-from crm.infra.services import ServiceProcess, service_environment
+from crm.local.processes import free_port, log_tail, wait_until
+from crm.local.services import ServiceProcess, service_environment
 from crm.settings import Settings
 from tests.support.problems import FUZZ_CHECKS
 

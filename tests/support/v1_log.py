@@ -22,7 +22,7 @@ from sqlalchemy import text
 
 from crm.db.engine import create_engine
 from crm.db.migrate import upgrade_database
-from crm.infra.services import service_environment
+from crm.local.services import service_environment
 from crm.messaging.reading import records_until, topic_partitions
 from crm.settings import Settings
 from tests.support.isolation import create_database

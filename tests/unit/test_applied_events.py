@@ -1,11 +1,11 @@
-"""The one reading of what the read models contain (`crm.read_models.applied`): its overall
+"""The one reading of what the read models contain (`crm.figures.applied`): its overall
 figures, and the freshness snapshot the query service builds from it."""
 
 from datetime import UTC, datetime
 from types import SimpleNamespace
 
+from crm.figures.applied import Applied, AppliedEvents
 from crm.query.freshness import snapshot_of
-from crm.read_models.applied import Applied, AppliedEvents
 
 T = datetime(2026, 3, 1, tzinfo=UTC)
 

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from crm.cli.errors import ExitCode, explain
 from crm.cli.main import app, package_version
-from crm.infra.errors import InfrastructureError
+from crm.errors import InfrastructureError
 from crm.settings import Settings
 
 
@@ -84,7 +84,7 @@ def test_the_export_formats_are_the_exporters() -> None:
 
 
 def test_a_command_failing_prints_one_line_and_with_verbose_the_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
-    from crm.infra.processes import free_port
+    from crm.local.processes import free_port
 
     monkeypatch.setenv("CRM_DATABASE_URL", f"postgresql+asyncpg://crm@127.0.0.1:{free_port()}/crm")
     runner = CliRunner()

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from crm.cli.settings import cli_settings, require_database, require_kafka
-from crm.infra.errors import InfrastructureError
-from crm.infra.stack_file import StackFile, published_stack, read_stack_file, stack_file_path, write_stack_file
+from crm.errors import InfrastructureError
+from crm.local.stack_file import StackFile, published_stack, read_stack_file, stack_file_path, write_stack_file
 
 
 @pytest.fixture

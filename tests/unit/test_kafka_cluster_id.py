@@ -2,7 +2,7 @@
 
 import base64
 
-from crm.infra.kafka_broker import new_cluster_id
+from crm.local.kafka_broker import new_cluster_id
 
 
 def test_cluster_ids_are_16_byte_uuids_that_never_look_like_an_option() -> None:

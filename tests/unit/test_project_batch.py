@@ -9,7 +9,7 @@ import pytest
 from crm.messaging.batch_consumer import BatchAbandoned
 from crm.messaging.messages import ReceivedMessage
 from crm.projector.batches import Retry, project_batch
-from crm.projector.ports import Applied, DecodedEvent, UnstorableEvents
+from crm.projector.ports import Applied, ConsumedEvent, UnstorableEvents
 from tests.support.events import EXAMPLES, envelope
 
 
@@ -20,10 +20,10 @@ class FakeStore:
     def __init__(self, failures: int = 0, unstorable: frozenset[str] = frozenset()) -> None:
         self.failures = failures
         self.unstorable = unstorable
-        self.applied: dict[str, DecodedEvent] = {}
+        self.applied: dict[str, ConsumedEvent] = {}
         self.calls = 0
 
-    async def apply(self, events: Sequence[DecodedEvent]) -> Applied:
+    async def apply(self, events: Sequence[ConsumedEvent]) -> Applied:
         self.calls += 1
         if self.failures:
             self.failures -= 1

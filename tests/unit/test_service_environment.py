@@ -5,7 +5,7 @@ from datetime import date
 
 import pytest
 
-from crm.infra.services import service_environment
+from crm.local.services import service_environment
 from crm.settings import Settings
 
 

@@ -5,7 +5,7 @@ import dataclasses
 
 import pytest
 
-from crm.infra.errors import InfrastructureError
+from crm.errors import InfrastructureError
 from crm.settings import (
     Alerts,
     AlertsSettings,

@@ -5,7 +5,7 @@ import pytest
 
 from crm.auth.tokens import TokenStore, TokenStoreUnavailable
 from crm.db.engine import create_engine
-from crm.infra.processes import free_port
+from crm.local.processes import free_port
 
 
 async def test_a_refused_database_connection_is_reported_as_unavailable() -> None:

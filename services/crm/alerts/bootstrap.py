@@ -27,7 +27,7 @@ from crm.contract.events import AlertEvent
 from crm.contract.upcasting import UpcastContext
 from crm.db.engine import create_engine
 from crm.db.migrate import upgrade_database
-from crm.infra.errors import InfrastructureError
+from crm.errors import InfrastructureError
 from crm.logs import configure_logging
 from crm.messaging.batch_consumer import BatchConsumer, BatchHandler
 from crm.messaging.topic_admin import TopicSpec, contract_topics, ensure_topics

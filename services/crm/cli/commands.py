@@ -13,7 +13,7 @@ from crm.cli.settings import cli_settings, require_database, require_kafka
 from crm.settings import Settings
 
 if TYPE_CHECKING:
-    from crm.pipeline import RunningPipeline
+    from crm.local.pipeline import RunningPipeline
 
 stack_app = typer.Typer()
 schemas_app = typer.Typer(help="The generated contract files under schemas/.", no_args_is_help=True)
@@ -87,16 +87,16 @@ def demo() -> None:
 def up() -> None:
     """Run the whole stack in the foreground until Ctrl-C; print the commands to try next. While it
     runs, other `crm` commands find its Kafka and PostgreSQL through .crm/stack.json."""
-    from crm.pipeline import run_stack_in_foreground
+    from crm.local.pipeline import run_stack_in_foreground
 
     run_stack_in_foreground(Settings(), _print_next_steps)
 
 
 def _print_next_steps(pipeline: "RunningPipeline", published: bool) -> None:
     """Where everything is, and commands to paste into a second terminal (stdout, at once)."""
-    from crm.infra.stack import without_password
-    from crm.infra.stack_file import stack_file_path
-    from crm.pipeline import http_url
+    from crm.local.pipeline import http_url
+    from crm.local.servers import without_password
+    from crm.local.stack_file import stack_file_path
 
     live = pipeline.settings
     gateway, query = http_url(pipeline, "gateway"), http_url(pipeline, "query")
@@ -141,8 +141,8 @@ def _crm_command() -> str:
 @infra_app.command("prepare")
 def infra_prepare() -> None:
     """Resolve the Kafka broker's jars and find the PostgreSQL binaries (what `make` needs once)."""
-    from crm.infra.kafka_broker import resolve_classpath
-    from crm.infra.postgres_server import find_postgres_bindir
+    from crm.local.kafka_broker import resolve_classpath
+    from crm.local.postgres_server import find_postgres_bindir
 
     settings = Settings()
     if settings.kafka_bootstrap is None:
@@ -155,7 +155,7 @@ def infra_prepare() -> None:
 @infra_app.command("setup")
 def infra_setup() -> None:
     """Create the topics and apply the migrations on CRM_KAFKA_BOOTSTRAP / CRM_DATABASE_URL."""
-    from crm.pipeline import prepare_infrastructure
+    from crm.local.pipeline import prepare_infrastructure
 
     settings = cli_settings()
     require_kafka(settings)

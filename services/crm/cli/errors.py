@@ -17,7 +17,7 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from crm.infra.errors import InfrastructureError
+from crm.errors import InfrastructureError
 
 
 class ExitCode(IntEnum):

@@ -12,7 +12,7 @@ import typer
 
 from crm.cli.errors import EXIT_CODES
 from crm.cli.main import app
-from crm.infra.paths import project_root
+from crm.local.paths import project_root
 
 INTRODUCTION = """\
 # The `crm` command

@@ -6,9 +6,9 @@ Explicit settings always win; a stale stack file (its run was killed) is never t
 
 from pathlib import Path
 
-from crm.infra.errors import InfrastructureError
-from crm.infra.paths import project_root
-from crm.infra.stack_file import StackFile, StackState, read_stack_file, stack_file_path
+from crm.errors import InfrastructureError
+from crm.local.paths import project_root
+from crm.local.stack_file import StackFile, StackState, read_stack_file, stack_file_path
 from crm.settings import Settings
 
 START_HINT = "start it with `make up` (or `crm up`) from the project directory"

@@ -4,7 +4,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from crm.infra.errors import InfrastructureError
+from crm.errors import InfrastructureError
 
 
 def create_engine(database_url: str | None, *, pool_size: int = 5) -> AsyncEngine:

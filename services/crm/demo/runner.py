@@ -34,10 +34,10 @@ from crm.demo.replay import ReplayReport, replay_scenario
 from crm.demo.report import print_report
 from crm.demo.reports import DemoReports, check_reports, collect, freeze_period, print_reports, write
 from crm.demo.scenario import Scenario, default_scenario_path, load_scenario
-from crm.infra.processes import free_port
-from crm.infra.stack_file import published_stack, stack_file_path
+from crm.local.pipeline import RunningPipeline, running_pipeline, stack_record, wait_for_http_services
+from crm.local.processes import free_port
+from crm.local.stack_file import published_stack, stack_file_path
 from crm.logs import configure_logging
-from crm.pipeline import RunningPipeline, running_pipeline, stack_record, wait_for_http_services
 from crm.programmes.definition import Programme
 from crm.programmes.loading import load_programme
 from crm.programmes.store import ProgrammeStore

@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crm.db.engine import create_engine
-from crm.infra.errors import InfrastructureError
+from crm.errors import InfrastructureError
 from crm.settings import Settings
 
 _USAGE = text(

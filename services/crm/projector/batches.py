@@ -22,7 +22,7 @@ from crm.contract.decoding import DEFAULT_CONTEXT, InvalidEvents, decode_event
 from crm.contract.upcasting import UpcastContext
 from crm.messaging.batch_consumer import BatchAbandoned
 from crm.messaging.messages import ReceivedMessage
-from crm.projector.ports import Applied, DeadLetters, DecodedEvent, ReadModelStore, Refused, UnstorableEvents
+from crm.projector.ports import Applied, ConsumedEvent, DeadLetters, ReadModelStore, Refused, UnstorableEvents
 
 log = structlog.get_logger(__name__)
 
@@ -57,7 +57,7 @@ async def project_batch(
     The caller acknowledges the batch to Kafka when this returns, so it never returns early:
     it raises `BatchAbandoned` when asked to stop while the store keeps failing.
     """
-    decoded: list[DecodedEvent] = []
+    decoded: list[ConsumedEvent] = []
     parked = 0
     by_position = {(message.partition, message.offset): message for message in messages}
     for message in messages:
@@ -69,7 +69,7 @@ async def project_batch(
             await _park(dead_letters, message, invalid.reason or "empty message (no value)")
             parked += 1
             continue
-        decoded.append(DecodedEvent(event, message.partition, message.offset))
+        decoded.append(ConsumedEvent(event, message.partition, message.offset))
 
     applied, refused = await apply_isolating(store, decoded, retry or Retry())
     for refusal in refused:
@@ -81,7 +81,7 @@ async def project_batch(
 
 
 async def apply_isolating(
-    store: ReadModelStore, events: Sequence[DecodedEvent], retry: Retry
+    store: ReadModelStore, events: Sequence[ConsumedEvent], retry: Retry
 ) -> tuple[int, list[Refused]]:
     """Apply `events`; returns how many were new and those refused (unstorable or conflicting).
 
@@ -101,7 +101,7 @@ async def apply_isolating(
     return result.applied, result.conflicts
 
 
-async def _apply_retrying(store: ReadModelStore, events: Sequence[DecodedEvent], retry: Retry) -> Applied:
+async def _apply_retrying(store: ReadModelStore, events: Sequence[ConsumedEvent], retry: Retry) -> Applied:
     delay = retry.delay
     failures = 0
     while True:

@@ -61,7 +61,7 @@ def _dead_letter(record: ConsumerRecord[bytes, bytes]) -> DeadLetter:
 
 
 def _bootstrap(settings: Settings) -> str:
-    from crm.infra.errors import InfrastructureError
+    from crm.errors import InfrastructureError
 
     if not settings.kafka_bootstrap:
         raise InfrastructureError("Set CRM_KAFKA_BOOTSTRAP to the Kafka cluster.")

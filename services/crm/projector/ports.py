@@ -9,7 +9,9 @@ from crm.messaging.messages import ReceivedMessage
 
 
 @dataclass(frozen=True, slots=True)
-class DecodedEvent:
+class ConsumedEvent:
+    """An event as consumed from `crm.events`, with where it was on the topic."""
+
     event: DomainEvent
     partition: int
     offset: int
@@ -19,7 +21,7 @@ class DecodedEvent:
 class Refused:
     """An event the store will never apply, and why (to be parked, not retried)."""
 
-    item: DecodedEvent
+    item: ConsumedEvent
     reason: str
 
 
@@ -43,7 +45,7 @@ class UnstorableEvents(Exception):
 
 
 class ReadModelStore(Protocol):
-    async def apply(self, events: Sequence[DecodedEvent]) -> Applied:
+    async def apply(self, events: Sequence[ConsumedEvent]) -> Applied:
         """Apply events and record them as applied, atomically; nothing is applied on a raise.
 
         An event whose (partner_id, event_id) is already applied with the same content is a

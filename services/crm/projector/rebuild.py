@@ -29,7 +29,7 @@ from crm.db.engine import create_engine
 from crm.db.tables import READ_MODEL_TABLES
 from crm.messaging.reading import records_until, remaining, topic_partitions
 from crm.projector.batches import Retry, apply_isolating
-from crm.projector.ports import DecodedEvent
+from crm.projector.ports import ConsumedEvent
 from crm.projector.store import PostgresReadModels
 from crm.settings import ProjectorSettings, Settings
 
@@ -115,7 +115,7 @@ class _Replay:
                     self.invalid += 1  # already parked on the DLQ by the live projector
                     continue
                 if self.partner_id is None or event.partner_id == self.partner_id:
-                    decoded.append(DecodedEvent(event, record.partition, record.offset))
+                    decoded.append(ConsumedEvent(event, record.partition, record.offset))
             # The live projector's own rules: the same events refused (unstorable, or an id already
             # used for other content: the first by topic order stays), already parked by it.
             applied, refused = await apply_isolating(self.store, decoded, Retry())

@@ -14,9 +14,9 @@ from aiokafka.structs import OffsetAndMetadata
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm.db.engine import create_engine
-from crm.infra.errors import InfrastructureError
+from crm.errors import InfrastructureError
+from crm.figures.applied import applied_events
 from crm.messaging.reading import topic_partitions
-from crm.read_models.applied import applied_events
 from crm.settings import ProjectorSettings, Settings
 
 

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from crm.contract.identity import EventKey, content_hash, event_key
 from crm.db.failures import unstorable_reason
 from crm.db.tables import agreements, applied_events, pilots, sme_markets, sme_timeline, smes
-from crm.projector.ports import Applied, DecodedEvent, Refused, UnstorableEvents
+from crm.projector.ports import Applied, ConsumedEvent, Refused, UnstorableEvents
 from crm.projector.rules import (
     AgreementRow,
     MarketRow,
@@ -56,7 +56,7 @@ class PostgresReadModels:
         self._engine = engine
         self._sql = _Statements(schema or "public")
 
-    async def apply(self, events: Sequence[DecodedEvent]) -> Applied:
+    async def apply(self, events: Sequence[ConsumedEvent]) -> Applied:
         if not events:
             return Applied(0)
         copies: dict[EventKey, list[_Claim]] = {}
@@ -116,7 +116,7 @@ class PostgresReadModels:
 class _Claim:
     __slots__ = ("digest", "item", "key")
 
-    def __init__(self, item: DecodedEvent) -> None:
+    def __init__(self, item: ConsumedEvent) -> None:
         self.item = item
         self.key: EventKey = event_key(item.event)
         self.digest = content_hash(item.event)

@@ -18,7 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crm.contract.upcasting import IMPLICIT_PROGRAMME
-from crm.read_models.figures import partner_funnel, programme_kpis
+from crm.figures.kpis import partner_funnel, programme_kpis
 
 _SNAPSHOT = text("SELECT pg_current_snapshot()::text")
 

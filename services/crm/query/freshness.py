@@ -6,7 +6,7 @@ event and last application, and no lag: Kafka's lag is per topic partition, a pa
 several partners' events, so no figure of it is the partner's own (nor harmless to show it).
 
 One query per `ttl` seconds reads the newest event of every partner at once
-(`crm.read_models.applied`, one scan for the partners' and the programme's), refreshed in the background, so
+(`crm.figures.applied`, one scan for the partners' and the programme's), refreshed in the background, so
 stamping every response costs nothing on the request path. Kafka being away makes the lag
 unknown (None), never an error: the read models can still be served.
 """
@@ -22,7 +22,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm.contract.events import rfc3339
-from crm.read_models.applied import AppliedEvents, applied_events
+from crm.figures.applied import AppliedEvents, applied_events
 
 log = structlog.get_logger(__name__)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from crm.infra.processes import free_port
+from crm.local.processes import free_port
 from tests.support.cli import CRM, user_environment
 
 PROGRAMME = str(Path(__file__).resolve().parents[3] / "scenario" / "4smartgrowth" / "programme.toml")

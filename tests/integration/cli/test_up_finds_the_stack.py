@@ -11,8 +11,8 @@ import threading
 from pathlib import Path
 from typing import IO
 
-from crm.infra.processes import free_port, log_tail
-from crm.infra.stack_file import read_stack_file, stack_file_path
+from crm.local.processes import free_port, log_tail
+from crm.local.stack_file import read_stack_file, stack_file_path
 from tests.support.cli import CRM, fresh_project, user_environment
 
 READY = "Press Ctrl-C to stop."

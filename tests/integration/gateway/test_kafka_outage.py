@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from crm.infra.kafka_broker import KafkaBroker
+from crm.local.kafka_broker import KafkaBroker
 from crm.messaging.topic_admin import contract_topics, ensure_topics
 from crm.settings import Settings
 from tests.support.events import envelope
@@ -27,7 +27,7 @@ async def post_until_accepted(gateway: Gateway, body: object, deadline_seconds: 
 
 
 async def test_kafka_stopped_gives_503_and_restarted_gives_202_again(isolated: Settings, tmp_path: Path) -> None:
-    # Started and stopped from this (the main) thread: see crm.infra.processes.spawn_server.
+    # Started and stopped from this (the main) thread: see crm.local.processes.spawn_server.
     broker = KafkaBroker(tmp_path / "kafka", heap="256m").start()
     try:
         settings = isolated.model_copy(update={"kafka_bootstrap": broker.bootstrap, "gateway_publish_timeout": 2.0})

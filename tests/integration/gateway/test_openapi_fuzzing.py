@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.generation.modes import GenerationMode
 
-from crm.infra.processes import free_port
-from crm.infra.services import ServiceProcess, service_environment
+from crm.local.processes import free_port
+from crm.local.services import ServiceProcess, service_environment
 from crm.settings import Settings
 from tests.support.gateway import create_token
 from tests.support.isolation import isolated_settings

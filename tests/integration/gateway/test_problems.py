@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from crm.gateway.bootstrap import build_gateway
-from crm.infra.processes import free_port
+from crm.local.processes import free_port
 from crm.settings import Settings
 from tests.support.events import EXAMPLES, envelope
 from tests.support.gateway import Gateway, create_token, running_gateway

@@ -3,7 +3,7 @@
 import httpx
 
 from crm.auth.tokens import new_token
-from crm.infra.processes import free_port
+from crm.local.processes import free_port
 from crm.query.bootstrap import build_query_app
 from crm.settings import Settings
 from tests.support.problems import assert_problem

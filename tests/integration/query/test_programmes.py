@@ -11,7 +11,7 @@ import pytest
 from crm.contract.decoding import decode_event
 from crm.contract.events import DomainEvent
 from crm.db.engine import create_engine
-from crm.read_models.figures import partner_funnel, programme_kpis
+from crm.figures.kpis import partner_funnel, programme_kpis
 from crm.settings import Settings
 from tests.support.events import envelope
 from tests.support.histories import history

@@ -29,9 +29,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crm.contract.events import rfc3339
 from crm.contract.upcasting import IMPLICIT_PROGRAMME
+from crm.figures.applied import applied_events
 from crm.programmes.kpi_targets import KpiTargets, Number
 from crm.programmes.store import stored_programme
-from crm.read_models.applied import applied_events
 
 _T = "COALESCE(CAST(:as_of AS timestamptz), 'infinity'::timestamptz)"
 # One programme's SMEs (and through them their markets, pilots and agreements), or all of them.

@@ -26,9 +26,9 @@ from pathlib import Path
 
 import structlog
 
-from crm.infra.errors import InfrastructureError
-from crm.infra.postgres_bootstrap import HBA, bootstrap_script
-from crm.infra.processes import free_port, log_tail, primary_group, spawn_server, stop_process, wait_until
+from crm.errors import InfrastructureError
+from crm.local.postgres_bootstrap import HBA, bootstrap_script
+from crm.local.processes import free_port, log_tail, primary_group, spawn_server, stop_process, wait_until
 
 log = structlog.get_logger(__name__)
 

@@ -17,7 +17,7 @@ from typing import Literal
 
 from sqlalchemy.engine import make_url
 
-from crm.infra.processes import pid_alive, port_accepts
+from crm.local.processes import pid_alive, port_accepts
 
 FILE_NAME = "stack.json"
 

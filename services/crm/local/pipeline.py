@@ -1,4 +1,4 @@
-"""The whole pipeline on one machine: infrastructure, topics, schema and every service.
+"""The whole pipeline on one machine: the servers (crm.local.servers), topics, schema and every service.
 
 Used by `crm up`, `crm demo` and the end-to-end tests, so they all run the same thing.
 """
@@ -14,11 +14,11 @@ from functools import partial
 import structlog
 
 from crm.db.migrate import upgrade_database
-from crm.infra.errors import InfrastructureError
-from crm.infra.processes import port_accepts, wait_until
-from crm.infra.services import ServiceProcess, service_environment
-from crm.infra.stack import running_infrastructure, without_password
-from crm.infra.stack_file import StackFile, published_stack, stack_file_path, stack_of_this_process
+from crm.errors import InfrastructureError
+from crm.local.processes import port_accepts, wait_until
+from crm.local.servers import running_infrastructure, without_password
+from crm.local.services import ServiceProcess, service_environment
+from crm.local.stack_file import StackFile, published_stack, stack_file_path, stack_of_this_process
 from crm.messaging.topic_admin import contract_topics, ensure_topics
 from crm.settings import Settings
 

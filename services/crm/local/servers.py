@@ -1,4 +1,4 @@
-"""Bring up what the settings do not point at: Kafka and PostgreSQL, embedded under .crm/."""
+"""Kafka and PostgreSQL for the pipeline: the ones the settings point at, else embedded under .crm/."""
 
 import fcntl
 from collections.abc import Iterator
@@ -8,9 +8,9 @@ from typing import IO
 
 import structlog
 
-from crm.infra.errors import InfrastructureError
-from crm.infra.kafka_broker import KafkaBroker
-from crm.infra.postgres_server import EmbeddedPostgres
+from crm.errors import InfrastructureError
+from crm.local.kafka_broker import KafkaBroker
+from crm.local.postgres_server import EmbeddedPostgres
 from crm.settings import Settings
 
 log = structlog.get_logger(__name__)

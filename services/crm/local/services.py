@@ -10,7 +10,7 @@ from pathlib import Path
 
 import structlog
 
-from crm.infra.processes import spawn_server, stop_process
+from crm.local.processes import spawn_server, stop_process
 from crm.settings import Settings
 
 log = structlog.get_logger(__name__)

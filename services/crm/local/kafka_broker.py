@@ -17,9 +17,9 @@ from pathlib import Path
 
 import structlog
 
-from crm.infra.errors import InfrastructureError
-from crm.infra.paths import kafka_pom
-from crm.infra.processes import (
+from crm.errors import InfrastructureError
+from crm.local.paths import kafka_pom
+from crm.local.processes import (
     free_port,
     log_tail,
     port_accepts,

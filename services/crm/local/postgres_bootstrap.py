@@ -19,7 +19,7 @@ Passwords reach psql on stdin (`\\set`), never on a command line.
 """
 
 HBA = """\
-# Written by crm at every start of the embedded server (crm/infra/postgres_server.py):
+# Written by crm at every start of the embedded server (crm/local/postgres_server.py):
 # a password for every login, scram-sha-256 only. Unix sockets are off.
 local all all scram-sha-256
 host all all all scram-sha-256

@@ -4,7 +4,7 @@ from pathlib import Path
 
 
 def project_root() -> Path:
-    """The checkout: `services/crm/infra/paths.py` sits three levels below it."""
+    """The checkout: `services/crm/local/paths.py` sits three levels below it."""
     return Path(__file__).resolve().parents[3]
 
 

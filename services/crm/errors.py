@@ -1,0 +1,5 @@
+"""Errors a user can act on: Kafka or PostgreSQL cannot be started, reached or used as configured."""
+
+
+class InfrastructureError(RuntimeError):
+    """Kafka or PostgreSQL could not be set up, started or reached; the message says what to do."""

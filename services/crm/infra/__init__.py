@@ -1,1 +1,0 @@
-"""Local infrastructure the project starts and stops itself: Kafka (KRaft) and PostgreSQL."""

@@ -1,1 +1,0 @@
-"""Read side: figures and lists computed from the projector's read models."""
