@@ -62,11 +62,9 @@ async def replay_scenario(
                     report.accepted += int(response.json()["accepted"])
                     report.accepted_ids.add(f"{partner_id}:{json.loads(raw)['event_id']}")
                 else:
-                    body = (
-                        response.json()
-                        if response.headers.get("content-type", "").startswith("application/json")
-                        else {}
-                    )
+                    media_type = response.headers.get("content-type", "").split(";")[0].strip()
+                    # Refusals are RFC 9457 problems; `errors` locates each one (docs/contract.md "Errors").
+                    body = response.json() if media_type in ("application/json", "application/problem+json") else {}
                     problems = tuple(body.get("errors", [])) or ({"message": response.text[:200]},)
                     report.refused.append(Refusal(partner_id, line_number, response.status_code, problems))
                 on_sent()
