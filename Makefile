@@ -90,7 +90,7 @@ schemas: $(STAMP)
 lock:
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
 	.lock-venv/bin/pip install -q --upgrade pip && .lock-venv/bin/pip install -q -e '.[dev]'
-	.lock-venv/bin/pip freeze --exclude-editable | grep -v '^-e' > constraints.txt
+	.lock-venv/bin/pip freeze --all --exclude-editable | grep -v '^-e' > constraints.txt
 	rm -rf .lock-venv
 
 clean:
