@@ -47,6 +47,18 @@ async def schema_state(engine: AsyncEngine) -> str:
     return "current" if revisions == schema_heads() else "behind"
 
 
+def client_answers(client: AIOKafkaClient) -> KafkaCheck:
+    """A check through a client the service runs anyway (the projector's dead-letter producer's)."""
+
+    async def answers() -> bool:
+        try:
+            return bool(await client.fetch_all_metadata())
+        except (KafkaError, OSError):
+            return False
+
+    return answers
+
+
 class KafkaProbe:
     """A metadata request to the cluster on its own client, connected on the first check (for a
     service whose Kafka clients are a framework's, the alerts service's Faust app)."""

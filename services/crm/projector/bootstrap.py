@@ -6,7 +6,6 @@ from collections.abc import Sequence
 
 import structlog
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm.contract.upcasting import UpcastContext
@@ -18,7 +17,7 @@ from crm.messaging.messages import ReceivedMessage
 from crm.messaging.topic_admin import contract_topics, ensure_topics
 from crm.observability.listener import OperationsListener
 from crm.observability.metrics import set_partition_lag
-from crm.observability.readiness import Readiness
+from crm.observability.readiness import Readiness, client_answers
 from crm.projector.batches import Retry, project_batch
 from crm.projector.dead_letters import PRODUCER_MAX_REQUEST_BYTES, KafkaDeadLetters
 from crm.projector.store import PostgresReadModels
@@ -83,19 +82,13 @@ def _operations_listener(
     if settings.projector_operations_port is None:
         return None
 
-    async def kafka_answers() -> bool:
-        try:
-            return bool(await producer.client.fetch_all_metadata())
-        except (KafkaError, OSError):
-            return False
-
     async def refresh_lag() -> None:
         set_partition_lag(consumer.lag())
 
     return OperationsListener(
         settings.operations_host,
         settings.projector_operations_port,
-        Readiness(kafka=kafka_answers, engine=engine),
+        Readiness(kafka=client_answers(producer.client), engine=engine),
         before_scrape=refresh_lag,
         service="projector",
     )
