@@ -2,9 +2,11 @@
 (route templates, not raw paths; /metrics not counted)."""
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from prometheus_client import REGISTRY
 
+from crm.errors import InfrastructureError
 from crm.observability.http import METRICS_PATH, RequestIds, RequestMetrics, metrics_endpoint
 from crm.observability.listener import OperationsListener
 from crm.observability.readiness import Readiness, not_ready
@@ -79,3 +81,16 @@ async def test_requests_are_counted_by_route_template_and_status_and_carry_a_req
     assert len(first.headers["x-request-id"]) == 32
     assert second.headers["x-request-id"] == "mine-1"
     assert third.headers["x-request-id"] not in ("not mine!", first.headers["x-request-id"])
+
+
+async def test_a_port_in_use_is_an_infrastructure_error_naming_it() -> None:
+    first = listener("recovered")
+    await first.start()
+    try:
+        taken = OperationsListener("127.0.0.1", first.port, Readiness(), service="projector")
+        with pytest.raises(
+            InfrastructureError, match=f"projector's operations listener cannot listen on 127.0.0.1:{first.port}"
+        ):
+            await taken.start()
+    finally:
+        await first.stop()

@@ -14,6 +14,7 @@ import orjson
 import structlog
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
+from crm.errors import InfrastructureError
 from crm.observability.readiness import Readiness
 
 log = structlog.get_logger(__name__)
@@ -50,7 +51,12 @@ class OperationsListener:
         return int(self._server.sockets[0].getsockname()[1])
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._answer, self._host, self._port)
+        try:
+            self._server = await asyncio.start_server(self._answer, self._host, self._port)
+        except OSError as error:  # the port taken, the address not this host's
+            raise InfrastructureError(
+                f"The {self._service}'s operations listener cannot listen on {self._host}:{self._port}: {error}."
+            ) from error
         log.info("operations.listening", service=self._service, host=self._host, port=self.port)
 
     async def stop(self) -> None:
