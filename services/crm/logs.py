@@ -11,8 +11,9 @@ def configure_logging(level: str = "info", log_format: Literal["auto", "json", "
     """Route structlog and the standard library (Faust, aiokafka, uvicorn) to one stream.
 
     `auto` writes JSON lines unless stderr is a terminal. A line carries the keyword arguments of
-    its call (`log.info("events.refused", status=422)`); context bound with
-    `structlog.contextvars.bind_contextvars` would be added to every line, but no service binds any.
+    its call (`log.info("events.refused", status=422)`) and the context bound with
+    `structlog.contextvars` (the gateway binds each request's `request_id` and `partner_id`,
+    crm.observability.request_ids).
     """
     as_json = log_format == "json" or (log_format == "auto" and not sys.stderr.isatty())
     shared: list[structlog.types.Processor] = [

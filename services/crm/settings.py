@@ -265,6 +265,30 @@ class Alerts(BaseModel):
     )
 
 
+class Operations(BaseModel):
+    """Operations listener. The projector and the alerts service have no HTTP app: they answer
+    `/metrics`, `/health` and `/ready` on a small listener of their own (the gateway and the query
+    API answer them on their own port). docs/operations.md "What to watch"."""
+
+    operations_host: str = Field(
+        default="127.0.0.1", description="Address the projector's and the alerts service's listeners bind to."
+    )
+    projector_operations_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="Port of the projector's `/metrics`, `/health`, `/ready`; unset: no listener; 0: a free "
+        "one (logged as `operations.listening`). Each projector instance on a host needs its own.",
+    )
+    alerts_operations_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="Port of the alerts service's `/metrics`, `/health`, `/ready`; unset: no listener; 0: a "
+        "free one (logged as `operations.listening`).",
+    )
+
+
 class Logging(BaseModel):
     """Logging. Every process logs with structlog to stderr."""
 
@@ -284,6 +308,7 @@ GROUPS: tuple[type[BaseModel], ...] = (
     Query,
     Projector,
     Alerts,
+    Operations,
     Logging,
 )
 """The groups of `Settings`, in the order docs/configuration.md lists them."""
@@ -291,6 +316,7 @@ GROUPS: tuple[type[BaseModel], ...] = (
 
 class Settings(  # the groups from the last to the first: pydantic orders fields base by base, from the last
     Logging,
+    Operations,
     Alerts,
     Projector,
     Query,
@@ -426,6 +452,8 @@ class ProjectorSettings(_View):
     projector_batch_size: int
     projector_batch_seconds: float
     projector_session_timeout: float
+    operations_host: str
+    projector_operations_port: int | None
     log_level: LogLevel
     log_format: LogFormat
 
@@ -456,5 +484,7 @@ class AlertsSettings(_View):
     alerts_webhook_retry_seconds: float
     alerts_webhook_max_retry_seconds: float
     alerts_webhook_timeout_seconds: float
+    operations_host: str
+    alerts_operations_port: int | None
     log_level: LogLevel
     log_format: LogFormat

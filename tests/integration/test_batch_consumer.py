@@ -246,3 +246,25 @@ async def test_a_stopped_member_finishes_its_batch_and_a_restart_resumes_after_i
     finally:
         member.stop()
         await running
+
+
+async def test_lag_counts_from_the_batch_in_hand_to_the_high_watermark(topic: Topic) -> None:
+    await topic.publish(per_partition=30)
+    handler = Recorder(hold_first=True)
+    consumer = topic.consumer(handler, batch_size=10)
+    assert consumer.lag() == {}  # not running
+    running = asyncio.create_task(consumer.run())
+    try:
+        await asyncio.wait_for(handler.first_started.wait(), 60)
+        held = consumer.lag()
+        assert held and set(held.values()) == {30}, held  # the first batch starts at offset 0 of each
+        handler.release.set()
+
+        async def caught_up() -> bool:
+            return consumer.lag() == dict.fromkeys(range(PARTITIONS), 0)
+
+        await until(caught_up, "no lag once every record is handled")
+    finally:
+        handler.release.set()
+        consumer.stop()
+        await running

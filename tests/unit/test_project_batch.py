@@ -5,9 +5,12 @@ import json
 from collections.abc import Sequence
 
 import pytest
+import structlog
+from prometheus_client import REGISTRY
 
 from crm.messaging.batch_consumer import BatchAbandoned
 from crm.messaging.messages import ReceivedMessage
+from crm.observability.request_ids import RECORD_HEADER
 from crm.projector.batches import Retry, project_batch
 from crm.projector.ports import Applied, ConsumedEvent, UnstorableEvents
 from tests.support.events import EXAMPLES, envelope
@@ -103,3 +106,41 @@ async def test_a_stop_ends_the_retries_of_a_failing_store_without_finishing_the_
     with pytest.raises(BatchAbandoned):
         await asyncio.wait_for(handling, 5)
     assert store.applied == {} and dead.parked == []
+
+
+async def test_a_batch_that_applied_events_names_its_request_ids_and_is_counted() -> None:
+    store, dead = FakeStore(), FakeDeadLetters()
+    raws = [json.dumps(envelope("SMEWithdrawn", {}, sme_id=f"s-{i}")).encode() for i in range(3)]
+    messages = [
+        ReceivedMessage("crm.events", 0, 0, b"k", raws[0], ((RECORD_HEADER, b"req-a"),)),
+        ReceivedMessage("crm.events", 0, 1, b"k", raws[1], ((RECORD_HEADER, b"req-a"),)),
+        ReceivedMessage("crm.events", 0, 2, b"k", raws[2]),  # imported: no request id
+        ReceivedMessage("crm.events", 0, 3, b"k", b"not json", ((RECORD_HEADER, b"req-b"),)),
+    ]
+    before = {name: REGISTRY.get_sample_value(name) or 0.0 for name in COUNTED}
+    parked_before = REGISTRY.get_sample_value("crm_dead_letters_parked_total", {"consumer": "projector"}) or 0.0
+    with structlog.testing.capture_logs() as lines:
+        await project_batch(messages, store, dead)
+        await project_batch(messages[:1], store, dead)  # only a duplicate: nothing applied
+    batch = [line for line in lines if line["event"].startswith("projector.batch")]
+    assert [(line["event"], line["log_level"]) for line in batch] == [
+        ("projector.batch_applied", "info"),
+        ("projector.batch", "debug"),
+    ]
+    assert (batch[0]["applied"], batch[0]["request_ids"], batch[0]["more_request_ids"]) == (3, ["req-a", "req-b"], 0)
+    after = {name: REGISTRY.get_sample_value(name) or 0.0 for name in COUNTED}
+    assert {name: after[name] - before[name] for name in COUNTED} == {
+        "crm_projector_batches_total": 2,
+        "crm_projector_events_applied_total": 3,
+        "crm_projector_events_duplicate_total": 1,
+        "crm_projector_batch_duration_seconds_count": 2,
+    }
+    assert REGISTRY.get_sample_value("crm_dead_letters_parked_total", {"consumer": "projector"}) == parked_before + 1
+
+
+COUNTED = (
+    "crm_projector_batches_total",
+    "crm_projector_events_applied_total",
+    "crm_projector_events_duplicate_total",
+    "crm_projector_batch_duration_seconds_count",
+)

@@ -18,6 +18,7 @@ from crm.contract.decoding import InvalidEvents, decode_alert
 from crm.db.failures import unstorable_reason
 from crm.messaging.batch_consumer import BatchAbandoned
 from crm.messaging.messages import ReceivedMessage
+from crm.observability.metrics import DEAD_LETTERS
 from crm.projector.ports import DeadLetters
 
 log = structlog.get_logger(__name__)
@@ -108,4 +109,5 @@ class AlertProjection:
 
     async def _park(self, record: ReceivedMessage, reason: str) -> None:
         await self._dead_letters.park(record, reason)
+        DEAD_LETTERS.labels("alerts").inc()
         log.error("alerts.parked", partition=record.partition, offset=record.offset, reason=reason)

@@ -16,6 +16,7 @@ from crm.alerts.clock import Clock, EventTimeClock, FileClock, WallClock
 from crm.alerts.controls import load_controls
 from crm.alerts.detector import Detector
 from crm.alerts.lifecycle import Shutdown
+from crm.alerts.operations import operations_listener
 from crm.alerts.pilot_activity import PilotActivity
 from crm.alerts.readiness import TableReadiness
 from crm.alerts.rules import Controls, Thresholds
@@ -31,6 +32,7 @@ from crm.errors import InfrastructureError
 from crm.logs import configure_logging
 from crm.messaging.batch_consumer import BatchConsumer, BatchHandler
 from crm.messaging.topic_admin import TopicSpec, contract_topics, ensure_topics
+from crm.observability.listener import OperationsListener
 from crm.projector.dead_letters import KafkaDeadLetters
 from crm.settings import AlertsSettings, Settings
 
@@ -104,9 +106,11 @@ def consumer_group(settings: AlertsSettings | Settings, reads: str) -> str:
     return f"{settings.alerts_group}-{reads}"
 
 
-def build_alerts(settings: AlertsSettings) -> tuple[faust.App, list[TopicSpec], Shutdown]:
-    """Wire the app, its table, consumers and timers. No I/O yet. Also returns the topics it needs
-    and the `Shutdown` that records a crashed consumer."""
+def build_alerts(
+    settings: AlertsSettings,
+) -> tuple[faust.App, list[TopicSpec], Shutdown, OperationsListener | None]:
+    """Wire the app, its table, consumers and timers. No I/O yet. Also returns the topics it needs,
+    the `Shutdown` that records a crashed consumer, and the operations listener (when configured)."""
     (settings.state_dir / "faust").mkdir(parents=True, exist_ok=True)
     app = create_app(settings)
     table = create_pilots_table(app, settings.topic_partitions)
@@ -144,6 +148,16 @@ def build_alerts(settings: AlertsSettings) -> tuple[faust.App, list[TopicSpec], 
 
     app.on_before_shutdown.connect(close_webhooks)
 
+    operations = operations_listener(settings, engine, readiness.is_ready)
+    if operations is not None:
+        listener, kafka_probe = operations
+
+        async def stop_listener(*_: Any, **__: Any) -> None:
+            await listener.stop()
+            await kafka_probe.close()
+
+        app.on_before_shutdown.connect(stop_listener)
+
     def consumer(topic: str, reads: str, handle: BatchHandler) -> BatchConsumer:
         return BatchConsumer(
             settings.kafka_bootstrap,
@@ -175,7 +189,7 @@ def build_alerts(settings: AlertsSettings) -> tuple[faust.App, list[TopicSpec], 
         *contract_topics(settings),
         TopicSpec(changelog_topic_name(app), settings.topic_partitions, COMPACTED),
     ]
-    return app, topics, shutdown
+    return app, topics, shutdown, None if operations is None else operations[0]
 
 
 def run_alerts(settings: Settings) -> None:
@@ -185,8 +199,10 @@ def run_alerts(settings: Settings) -> None:
     configure_logging(alerts.log_level, alerts.log_format)
     upgrade_database(alerts.database_url)
     asyncio.set_event_loop(asyncio.new_event_loop())
-    app, topics, shutdown = build_alerts(alerts)
+    app, topics, shutdown, listener = build_alerts(alerts)
     asyncio.get_event_loop().run_until_complete(ensure_topics(alerts.kafka_bootstrap, topics))
+    if listener is not None:  # on the worker's loop: it answers once the worker runs
+        asyncio.get_event_loop().run_until_complete(listener.start())
     log.info(
         "alerts.starting",
         topic=alerts.events_topic,

@@ -25,6 +25,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm.db.alert_tables import alert_outbox, partner_webhooks, webhook_deliveries
+from crm.observability.metrics import WEBHOOK_ATTEMPTS
 
 log = structlog.get_logger(__name__)
 
@@ -158,6 +159,8 @@ async def deliver_due(
             await connection.execute(
                 update(alert_outbox).where(alert_outbox.c.event_id == delivery.event_id).values(**outcome_values)
             )
+    for answer, _, _ in results:  # once recorded
+        WEBHOOK_ATTEMPTS.labels("delivered" if answer.ok else "failed").inc()
     return sum(1 for answer, _, _ in results if answer.ok)
 
 

@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request, status
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
 from pydantic import Field, TypeAdapter
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm.auth.bearer import add_token_store_handler, bearer_scheme
 from crm.auth.tokens import TokenStore
@@ -24,6 +25,9 @@ from crm.http_docs import add_offline_docs
 from crm.http_openapi import finish_openapi, operation_ids
 from crm.http_problems import add_problem_handlers, located, problem_response
 from crm.messaging.publisher import PublishFailed
+from crm.observability.http import METRICS_PATH, RequestIds, RequestMetrics, metrics_endpoint
+from crm.observability.metrics import REFUSALS
+from crm.observability.readiness import Readiness
 from crm.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -53,9 +57,10 @@ def create_app(
     token_store: TokenStore,
     claims: PostgresEventClaims,
     programmes: RefreshedMemberships,
+    database: AsyncEngine | None = None,
 ) -> FastAPI:
     """The app; its lifespan starts the Kafka publisher and the programmes' refreshes, and closes
-    the token store."""
+    the token store. `/ready` checks Kafka, and PostgreSQL through `database` when given."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -83,11 +88,15 @@ def create_app(
         Limits.from_settings(settings), publisher, claims, programmes, settings.gateway_retry_after
     )
     app.state.tokens = token_store
+    app.state.readiness = readiness = Readiness(kafka=publisher.reachable, engine=database)
     app.include_router(events.router)
     app.include_router(health.router)
+    app.add_api_route(METRICS_PATH, metrics_endpoint(readiness.check), include_in_schema=False)
     add_offline_docs(app)
     _add_error_handlers(app, retry_after=settings.gateway_retry_after)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    app.add_middleware(RequestMetrics)
+    app.add_middleware(RequestIds)  # outermost: the metrics' and the handlers' log lines carry the id
     return app
 
 
@@ -98,10 +107,12 @@ def _add_error_handlers(app: FastAPI, *, retry_after: int) -> None:
 
     @app.exception_handler(TooManyEvents)
     async def too_many(request: Request, error: TooManyEvents) -> Response:
+        REFUSALS.labels("too_large").inc()
         return problem_response(request, status.HTTP_413_CONTENT_TOO_LARGE, error.problems[0].message)
 
     @app.exception_handler(InvalidEvents)
     async def invalid(request: Request, error: InvalidEvents) -> Response:
+        REFUSALS.labels("invalid").inc()
         log.info("events.refused", status=422, problems=len(error.problems))
         problems = [p.as_dict() for p in error.problems]
         return problem_response(
@@ -113,6 +124,7 @@ def _add_error_handlers(app: FastAPI, *, retry_after: int) -> None:
 
     @app.exception_handler(UnknownProgrammes)
     async def unknown_programmes(request: Request, error: UnknownProgrammes) -> Response:
+        REFUSALS.labels("unknown_programme").inc()
         log.info("events.refused", status=422, problems=len(error.problems), programmes=error.programmes)
         return problem_response(
             request,
@@ -127,6 +139,7 @@ def _add_error_handlers(app: FastAPI, *, retry_after: int) -> None:
 
     @app.exception_handler(ForeignProgrammes)
     async def foreign_programmes(request: Request, error: ForeignProgrammes) -> Response:
+        REFUSALS.labels("foreign_programme").inc()
         log.info("events.refused", status=403, problems=len(error.problems), programmes=error.programmes)
         return problem_response(
             request,
@@ -140,6 +153,7 @@ def _add_error_handlers(app: FastAPI, *, retry_after: int) -> None:
 
     @app.exception_handler(ProgrammesUnavailable)
     async def programmes_unavailable(request: Request, error: ProgrammesUnavailable) -> Response:
+        REFUSALS.labels("programmes_unavailable").inc()
         return problem_response(
             request,
             status.HTTP_503_SERVICE_UNAVAILABLE,
@@ -149,6 +163,7 @@ def _add_error_handlers(app: FastAPI, *, retry_after: int) -> None:
 
     @app.exception_handler(ForeignEvents)
     async def foreign(request: Request, error: ForeignEvents) -> Response:
+        REFUSALS.labels("foreign_partner").inc()
         log.info("events.refused", status=403, problems=len(error.problems))
         return problem_response(
             request,
@@ -159,6 +174,7 @@ def _add_error_handlers(app: FastAPI, *, retry_after: int) -> None:
 
     @app.exception_handler(ConflictingEvents)
     async def conflicting(request: Request, error: ConflictingEvents) -> Response:
+        REFUSALS.labels("conflict").inc()
         log.info("events.refused", status=409, problems=len(error.problems))
         ids = sorted({p.message.split()[1] for p in error.problems})
         return problem_response(
@@ -171,6 +187,7 @@ def _add_error_handlers(app: FastAPI, *, retry_after: int) -> None:
 
     @app.exception_handler(ClaimsUnavailable)
     async def claims_unavailable(request: Request, error: ClaimsUnavailable) -> Response:
+        REFUSALS.labels("claims_unavailable").inc()
         log.warning("gateway.claims_unavailable", error=str(error))
         return problem_response(
             request,
@@ -181,6 +198,7 @@ def _add_error_handlers(app: FastAPI, *, retry_after: int) -> None:
 
     @app.exception_handler(UnclaimableEvents)
     async def unclaimable(request: Request, error: UnclaimableEvents) -> Response:
+        REFUSALS.labels("unclaimable").inc()
         # Not "retry later": the same events would be refused the same way. Nothing was published.
         log.warning("events.refused", status=400, reason=str(error))
         return problem_response(
@@ -192,6 +210,7 @@ def _add_error_handlers(app: FastAPI, *, retry_after: int) -> None:
 
     @app.exception_handler(PublishFailed)
     async def unavailable(request: Request, error: PublishFailed) -> Response:
+        REFUSALS.labels("kafka_unavailable").inc()
         return problem_response(
             request,
             status.HTTP_503_SERVICE_UNAVAILABLE,

@@ -39,4 +39,4 @@ def _wire(settings: Settings, gateway: GatewaySettings) -> FastAPI:
     tokens = TokenStore(engine, ttl=gateway.token_cache_seconds)  # closing it disposes the engine
     programmes = RefreshedMemberships(engine, gateway.default_programme, refresh=gateway.programme_cache_seconds)
     # The app takes its limits and Retry-After from `settings` (`Limits.from_settings`).
-    return create_app(settings, sink, tokens, PostgresEventClaims(engine), programmes)
+    return create_app(settings, sink, tokens, PostgresEventClaims(engine), programmes, database=engine)

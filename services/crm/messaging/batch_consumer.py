@@ -74,11 +74,28 @@ class BatchConsumer:
         self._handling = asyncio.Lock()
         # Bumped on each revocation: records gathered under an older assignment are never handled.
         self._assignment = 0
+        # For `lag()`: the running client, and the next offset to handle per partition of this assignment.
+        self._consumer: AIOKafkaConsumer | None = None
+        self._next_offsets: dict[int, int] = {}
 
     @property
     def stopping(self) -> asyncio.Event:
         """Set once `stop()` was called: a handler waiting on something may give up its batch."""
         return self._stopping
+
+    def lag(self) -> dict[int, int]:
+        """Per assigned partition, records behind: the high watermark of the last fetch minus the
+        next offset to handle (the first of the batch in hand, else after the last committed one).
+        Partitions not fetched or not handled since the assignment are left out. No I/O."""
+        consumer = self._consumer
+        if consumer is None:
+            return {}
+        lags: dict[int, int] = {}
+        for tp in consumer.assignment():
+            highwater, position = consumer.highwater(tp), self._next_offsets.get(tp.partition)
+            if highwater is not None and position is not None:
+                lags[tp.partition] = max(0, highwater - position)
+        return lags
 
     def stop(self) -> None:
         """Finish (and commit) the batch being handled, then leave the group. Safe from a signal handler."""
@@ -101,6 +118,7 @@ class BatchConsumer:
             max_partition_fetch_bytes=4 * 1024 * 1024,
         )
         consumer.subscribe([self.topic], listener=_FinishBatchBeforeRevoke(self))
+        self._consumer = consumer
         log.info("batch_consumer.joining", topic=self.topic, group=self.group_id, client_id=self.client_id)
         await consumer.start()
         try:
@@ -110,6 +128,7 @@ class BatchConsumer:
                     await self._handle(consumer, records, assignment)
         finally:
             await consumer.stop()  # leaves the group: its partitions move on at once
+            self._consumer = None
             log.info("batch_consumer.stopped", topic=self.topic, group=self.group_id)
 
     async def _gather(self, consumer: AIOKafkaConsumer) -> tuple[list[Record], int]:
@@ -161,6 +180,8 @@ class BatchConsumer:
                 log.info("batch_consumer.dropped_after_revoke", records=len(records))
                 return
             messages = [_received(record) for record in records]
+            for record in records:
+                self._next_offsets.setdefault(record.partition, record.offset)
             try:
                 await self._handle_batch(messages)
             except BatchAbandoned as abandoned:
@@ -186,6 +207,8 @@ class BatchConsumer:
         for record in records:
             tp = TopicPartition(record.topic, record.partition)
             offsets[tp] = max(offsets.get(tp, 0), record.offset + 1)
+        for tp, offset in offsets.items():
+            self._next_offsets[tp.partition] = offset
         try:
             await consumer.commit(offsets)
         except (CommitFailedError, IllegalStateError) as error:
@@ -198,6 +221,7 @@ class BatchConsumer:
             log.info("batch_consumer.revoking", client_id=self.client_id, partitions=_numbers(revoked))
         async with self._handling:  # the batch being handled is finished and committed first
             self._assignment += 1
+            self._next_offsets.clear()
         if revoked:
             log.info("batch_consumer.partitions_revoked", client_id=self.client_id, partitions=_numbers(revoked))
 

@@ -1,6 +1,7 @@
 """Publish contract events to `crm.events`: acks from all replicas, idempotent producer."""
 
 import asyncio
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,6 +11,8 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from crm.contract.decoding import encode_event
 from crm.contract.events import DomainEvent
+from crm.observability.metrics import PUBLISH_DURATION
+from crm.observability.request_ids import record_headers
 
 
 class PublishFailed(RuntimeError):
@@ -49,7 +52,9 @@ class EventPublisher:
     async def stop(self) -> None:
         await self._producer.stop()
 
-    async def _send_batches(self, events: Sequence[DomainEvent], deliveries: list[asyncio.Future[object]]) -> None:
+    async def _send_batches(
+        self, events: Sequence[DomainEvent], deliveries: list[asyncio.Future[object]], headers: list[tuple[str, bytes]]
+    ) -> None:
         partitions = sorted(await self._producer.partitions_for(self.topic))
         batches: dict[int, Any] = {}
         for event in events:
@@ -63,10 +68,10 @@ class EventPublisher:
             if batch is None:
                 batch = batches[partition] = self._producer.create_batch()
             value = encode_event(event)
-            if batch.append(key=key, value=value, timestamp=None) is None:  # full: send it, start another
+            if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:  # full: send, start another
                 deliveries.append(await self._submit(batch, partition))
                 batch = batches[partition] = self._producer.create_batch()
-                batch.append(key=key, value=value, timestamp=None)
+                batch.append(key=key, value=value, timestamp=None, headers=headers)
         for partition, batch in batches.items():
             deliveries.append(await self._submit(batch, partition))
 
@@ -97,20 +102,35 @@ class EventPublisher:
         With `timeout`, give up after that many seconds. Deliveries already handed to the producer
         are not withdrawn (Kafka cannot take them back), which is why senders retry with the same
         event ids and every consumer deduplicates on `event_id`.
+
+        Each record carries the current request's id (`crm.observability.request_ids`) in its headers.
         """
         if not events:
             return
+        started = time.perf_counter()
+        outcome = "failed"
+        try:
+            await self._publish(events, timeout, record_headers())
+            outcome = "acknowledged"
+        finally:
+            PUBLISH_DURATION.labels(outcome).observe(time.perf_counter() - started)
+
+    async def _publish(
+        self, events: Sequence[DomainEvent], timeout: float | None, headers: list[tuple[str, bytes]]
+    ) -> None:
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         deliveries: list[asyncio.Future[object]] = []
         try:
             async with asyncio.timeout_at(deadline):
                 if len(events) >= BATCHING_THRESHOLD:
-                    await self._send_batches(events, deliveries)
+                    await self._send_batches(events, deliveries, headers)
                 else:
                     for event in events:
                         deliveries.append(
-                            await self._producer.send(self.topic, value=encode_event(event), key=event.kafka_key)
+                            await self._producer.send(
+                                self.topic, value=encode_event(event), key=event.kafka_key, headers=headers or None
+                            )
                         )
         except TimeoutError:
             _forget(deliveries)

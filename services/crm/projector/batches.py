@@ -12,6 +12,7 @@ the next owner of the partition reads the batch again).
 """
 
 import asyncio
+import time
 from collections.abc import Coroutine, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -22,6 +23,8 @@ from crm.contract.decoding import DEFAULT_CONTEXT, InvalidEvents, decode_event
 from crm.contract.upcasting import UpcastContext
 from crm.messaging.batch_consumer import BatchAbandoned
 from crm.messaging.messages import ReceivedMessage
+from crm.observability import metrics
+from crm.observability.request_ids import batch_request_ids
 from crm.projector.ports import Applied, ConsumedEvent, DeadLetters, ReadModelStore, Refused, UnstorableEvents
 
 log = structlog.get_logger(__name__)
@@ -56,7 +59,11 @@ async def project_batch(
 
     The caller acknowledges the batch to Kafka when this returns, so it never returns early:
     it raises `BatchAbandoned` when asked to stop while the store keeps failing.
+
+    A batch that applied events is logged at `info` (`projector.batch_applied`) with the gateway
+    request ids its records carry (docs/operations.md), one that applied none at `debug`.
     """
+    started = time.perf_counter()
     decoded: list[ConsumedEvent] = []
     parked = 0
     by_position = {(message.partition, message.offset): message for message in messages}
@@ -76,8 +83,20 @@ async def project_batch(
         await _park(dead_letters, by_position[refusal.item.partition, refusal.item.offset], refusal.reason)
     parked += len(refused)
     outcome = BatchOutcome(len(messages), applied, len(decoded) - applied - len(refused), parked)
-    log.debug("projector.batch", **asdict(outcome))
+    _count(outcome, time.perf_counter() - started)
+    if outcome.applied:
+        request_ids, more = batch_request_ids([message.headers for message in messages])
+        log.info("projector.batch_applied", **asdict(outcome), request_ids=request_ids, more_request_ids=more)
+    else:
+        log.debug("projector.batch", **asdict(outcome))
     return outcome
+
+
+def _count(outcome: BatchOutcome, seconds: float) -> None:
+    metrics.BATCHES.inc()
+    metrics.EVENTS_APPLIED.inc(outcome.applied)
+    metrics.EVENTS_DUPLICATE.inc(outcome.duplicates)
+    metrics.BATCH_DURATION.observe(seconds)
 
 
 async def apply_isolating(
@@ -141,4 +160,5 @@ async def _unless_stopping(attempt: Coroutine[Any, Any, Applied], stopping: asyn
 
 async def _park(dead_letters: DeadLetters, message: ReceivedMessage, reason: str) -> None:
     await dead_letters.park(message, reason)
+    metrics.DEAD_LETTERS.labels("projector").inc()
     log.warning("projector.parked", partition=message.partition, offset=message.offset, reason=reason)

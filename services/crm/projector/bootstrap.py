@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import structlog
 from aiokafka import AIOKafkaProducer
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm.contract.upcasting import UpcastContext
 from crm.db.engine import create_engine
@@ -14,6 +15,9 @@ from crm.logs import configure_logging
 from crm.messaging.batch_consumer import BatchConsumer, HandlerFailed
 from crm.messaging.messages import ReceivedMessage
 from crm.messaging.topic_admin import contract_topics, ensure_topics
+from crm.observability.listener import OperationsListener
+from crm.observability.metrics import set_partition_lag
+from crm.observability.readiness import Readiness, client_answers
 from crm.projector.batches import Retry, project_batch
 from crm.projector.dead_letters import PRODUCER_MAX_REQUEST_BYTES, KafkaDeadLetters
 from crm.projector.store import PostgresReadModels
@@ -56,13 +60,38 @@ async def serve_projector(settings: ProjectorSettings) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, consumer.stop)
+    listener = _operations_listener(settings, producer, engine, consumer)
     await producer.start()
     try:
+        if listener is not None:
+            await listener.start()
         log.info("projector.starting", topic=settings.events_topic, group=settings.projector_group)
         await consumer.run()
     finally:
+        if listener is not None:
+            await listener.stop()
         await producer.stop()
         await engine.dispose()
+
+
+def _operations_listener(
+    settings: ProjectorSettings, producer: AIOKafkaProducer, engine: AsyncEngine, consumer: BatchConsumer
+) -> OperationsListener | None:
+    """`/metrics`, `/health`, `/ready` when CRM_PROJECTOR_OPERATIONS_PORT is set; Kafka is checked
+    through the dead-letter producer's client (a metadata request)."""
+    if settings.projector_operations_port is None:
+        return None
+
+    async def refresh_lag() -> None:
+        set_partition_lag(consumer.lag())
+
+    return OperationsListener(
+        settings.operations_host,
+        settings.projector_operations_port,
+        Readiness(kafka=client_answers(producer.client), engine=engine),
+        before_scrape=refresh_lag,
+        service="projector",
+    )
 
 
 def run_projector(settings: Settings) -> int:

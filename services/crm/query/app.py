@@ -17,6 +17,8 @@ from crm.db.failures import DATABASE_ERRORS, connection_lost, unstorable_reason
 from crm.http_docs import add_offline_docs
 from crm.http_openapi import finish_openapi, operation_ids
 from crm.http_problems import add_problem_handlers, problem_response
+from crm.observability.http import METRICS_PATH, RequestMetrics, metrics_endpoint
+from crm.observability.readiness import Readiness
 from crm.query.api.routes import alert_controls, dashboard, me, partners, programme, programmes, reports
 from crm.query.api.routes import status as status_routes
 from crm.query.deps import freshness_partner
@@ -69,6 +71,7 @@ OPERATION_IDS = {
     "put_snooze": "snooze_pilot",
     "post_acknowledgement": "acknowledge_alert",
     "health": "check_health",
+    "ready": "check_readiness",
 }
 _TEXT = {"schema": {"type": "string"}}
 # Declared on the answers to a valid token (FreshnessHeaders) and on CSV pages (crm.query.rendering).
@@ -156,6 +159,8 @@ def create_app(settings: Settings, engine: AsyncEngine, token_store: TokenStore,
     app.state.tokens = token_store
     app.state.freshness = freshness
     app.state.figures = FiguresCache(default_programme=settings.default_programme)
+    # Without Kafka the query API still answers (the projector's lag is `unknown`): not checked.
+    app.state.readiness = readiness = Readiness(engine=engine)
     for router in (
         programme.router,
         programmes.router,
@@ -167,10 +172,12 @@ def create_app(settings: Settings, engine: AsyncEngine, token_store: TokenStore,
         dashboard.router,
     ):
         app.include_router(router)
+    app.add_api_route(METRICS_PATH, metrics_endpoint(readiness.check), include_in_schema=False)
     add_offline_docs(app)
     _add_error_handlers(app, settings.query_retry_after)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     app.add_middleware(FreshnessHeaders, probe=freshness)
+    app.add_middleware(RequestMetrics)
     return app
 
 

@@ -11,6 +11,8 @@ from crm.gateway.api.models import Accepted
 from crm.gateway.deps import gateway_state, writing_principal
 from crm.gateway.ingestion import ingest
 from crm.http_bodies import read_limited, require_json
+from crm.observability.metrics import EVENTS_ACCEPTED
+from crm.observability.request_ids import bind_to_request
 
 log = structlog.get_logger(__name__)
 _stdlib_log = logging.getLogger(__name__)
@@ -81,10 +83,12 @@ async def post_events(request: Request) -> Response:
     # The hot path calls deps directly instead of declaring them: FastAPI's dependency resolution
     # measured at about a third of the gateway's CPU per single-event request (docs/benchmarks.md).
     principal = await writing_principal(request)
+    bind_to_request(partner_id=principal.partner_id)  # in this request's lines, its refusals included
     gateway = gateway_state(request)
     require_json(request)
     body = await read_limited(request, gateway.limits.max_body_bytes, gateway.limits.body_timeout)
     events = await ingest(body, principal, gateway.limits, gateway.claims, gateway.sink, gateway.programmes)
+    EVENTS_ACCEPTED.inc(len(events))
     if _stdlib_log.isEnabledFor(logging.DEBUG):  # structlog would build the entry before the level check
         log.debug("events.accepted", partner_id=principal.partner_id, event_ids=[str(e.event_id) for e in events])
     headers = gateway.limits.versions.headers({event.written_in for event in events})

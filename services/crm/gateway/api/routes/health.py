@@ -6,6 +6,7 @@ from fastapi.responses import JSONResponse
 from crm.gateway.api.models import Health
 from crm.gateway.deps import Gateway
 from crm.http_problems import problem_response
+from crm.observability.readiness import Readiness, not_ready
 
 router = APIRouter(tags=["operations"])
 
@@ -18,16 +19,23 @@ async def health() -> Health:
 @router.get(
     "/ready",
     response_model=Health,
-    responses={503: {"description": "Kafka does not answer (`kafka`: `unreachable`)"}},
-    summary="Kafka answers",
+    responses={
+        503: {
+            "description": "Kafka or PostgreSQL does not answer, or the schema is behind (`kafka`: `unreachable`, "
+            "`database`: `unreachable`, `schema`: `behind`)"
+        }
+    },
+    summary="Kafka and PostgreSQL answer, the schema is current",
 )
 async def ready(request: Request, gateway: Gateway) -> Response:
-    if await gateway.sink.reachable():
-        return JSONResponse({"status": "ready", "kafka": "reachable"})
+    readiness: Readiness = request.app.state.readiness
+    is_ready, parts = await readiness.check()
+    if is_ready:
+        return JSONResponse({"status": "ready", **parts})
     return problem_response(
         request,
         status.HTTP_503_SERVICE_UNAVAILABLE,
-        "Kafka does not answer; not ready",
+        not_ready(parts),
         {"Retry-After": str(gateway.retry_after)},
-        kafka="unreachable",
+        **parts,
     )

@@ -1,0 +1,1 @@
+"""What operators watch: Prometheus metrics, health and readiness probes, request ids (docs/operations.md)."""
