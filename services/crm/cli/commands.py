@@ -105,6 +105,14 @@ def _print_next_steps(pipeline: "RunningPipeline", published: bool) -> None:
         f"PostgreSQL: {without_password(live.database_url or '')}",
         *([f"Gateway:    {gateway}/docs"] if gateway else []),
         *([f"Query API:  {query}/docs", f"Dashboard:  {query}/"] if query else []),
+        *[
+            f"{name + ':':<11} http://{live.operations_host}:{port}/metrics"
+            for name, port in (
+                ("Projector", live.projector_operations_port),
+                ("Alerts", live.alerts_operations_port),
+            )
+            if port is not None and name.lower() in pipeline.services
+        ],
         f"Logs:       {live.state_dir / 'logs'}",
         "",
     ]

@@ -15,7 +15,7 @@ import structlog
 
 from crm.db.migrate import upgrade_database
 from crm.errors import InfrastructureError
-from crm.local.processes import port_accepts, wait_until
+from crm.local.processes import free_port, port_accepts, wait_until
 from crm.local.servers import running_infrastructure, without_password
 from crm.local.services import ServiceProcess, service_environment
 from crm.local.stack_file import StackFile, published_stack, stack_file_path, stack_of_this_process
@@ -45,7 +45,7 @@ def running_pipeline(
 ) -> Iterator[RunningPipeline]:
     """Start what is needed, yield, then stop every process started here, in reverse order."""
     with ExitStack() as stack:
-        live = stack.enter_context(running_infrastructure(settings))
+        live = _with_operations_ports(stack.enter_context(running_infrastructure(settings)))
         prepare_infrastructure(live)
         env = service_environment(live)
         logs = live.state_dir / "logs"
@@ -65,6 +65,17 @@ def running_pipeline(
         if "query" in services:
             started["query"] = stack.enter_context(ServiceProcess("query", ["query", "run"], env, logs / "query.log"))
         yield RunningPipeline(live, started)
+
+
+def _with_operations_ports(settings: Settings) -> Settings:
+    """The projector's and the alerts service's /metrics, /health and /ready listeners, on free
+    ports unless the settings name them (docs/operations.md "What to watch")."""
+    ports = {
+        field: free_port(settings.operations_host)
+        for field in ("projector_operations_port", "alerts_operations_port")
+        if getattr(settings, field) is None
+    }
+    return settings.model_copy(update=ports) if ports else settings
 
 
 HTTP_PORTS = {"gateway": "gateway_port", "query": "query_port"}
