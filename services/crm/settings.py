@@ -46,6 +46,18 @@ class Infrastructure(BaseModel):
     )
 
 
+class DatabaseService(BaseModel):
+    """PostgreSQL as a service. TLS is in `CRM_DATABASE_URL` (`?sslmode=verify-full&sslrootcert=...`);
+    roles and migrations: docs/operations.md "PostgreSQL as a service"."""
+
+    migrate_on_start: bool = Field(
+        default=False,
+        description="Whether a service applies the migrations itself when it starts (then its role must own the "
+        "schema). Off, it only checks the schema is current and refuses to start, naming `crm db upgrade`, when "
+        "it is behind; `crm up`, `crm demo` and `crm infra setup` migrate before starting anything.",
+    )
+
+
 class EmbeddedServers(BaseModel):
     """Embedded servers. The Kafka broker and the PostgreSQL server the project starts itself when
     `CRM_KAFKA_BOOTSTRAP` or `CRM_DATABASE_URL` is unset."""
@@ -276,6 +288,7 @@ class Logging(BaseModel):
 
 GROUPS: tuple[type[BaseModel], ...] = (
     Infrastructure,
+    DatabaseService,
     EmbeddedServers,
     Contract,
     Topics,
@@ -299,6 +312,7 @@ class Settings(  # the groups from the last to the first: pydantic orders fields
     Topics,
     Contract,
     EmbeddedServers,
+    DatabaseService,
     Infrastructure,
     BaseSettings,
 ):
@@ -386,6 +400,7 @@ class GatewaySettings(_HttpService):
     token_cache_seconds: float
     programme_cache_seconds: float
     default_programme: str
+    migrate_on_start: bool
 
     @property
     def serving(self) -> HttpServing:
@@ -405,6 +420,7 @@ class QuerySettings(_HttpService):
     query_freshness_seconds: float
     query_retry_after: int
     token_cache_seconds: float
+    migrate_on_start: bool
 
     @property
     def serving(self) -> HttpServing:
@@ -426,6 +442,7 @@ class ProjectorSettings(_View):
     projector_batch_size: int
     projector_batch_seconds: float
     projector_session_timeout: float
+    migrate_on_start: bool
     log_level: LogLevel
     log_format: LogFormat
 
@@ -456,5 +473,6 @@ class AlertsSettings(_View):
     alerts_webhook_retry_seconds: float
     alerts_webhook_max_retry_seconds: float
     alerts_webhook_timeout_seconds: float
+    migrate_on_start: bool
     log_level: LogLevel
     log_format: LogFormat

@@ -67,11 +67,17 @@ def projector_run() -> None:
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
-    """Apply the Alembic migrations to CRM_DATABASE_URL (or the database of `crm up`)."""
-    from crm.db.migrate import upgrade_database
+    """Apply the Alembic migrations to CRM_DATABASE_URL (or the database of `crm up`): the one-shot
+    step of a deployment, before the services start, as the role that owns the schema. Runs under
+    an advisory lock, so two at once take turns and the second finds nothing to do."""
+    import asyncio
 
-    upgrade_database(require_database(cli_settings(), "the schema to migrate"))
-    typer.echo("database schema is up to date")
+    from crm.db.migrate import schema_revision, upgrade_database
+
+    database_url = require_database(cli_settings(), "the schema to migrate")
+    upgrade_database(database_url)
+    revision = asyncio.run(schema_revision(database_url))
+    typer.echo(f"database schema is up to date (revision {', '.join(sorted(revision.applied))})")
 
 
 @stack_app.command("demo")
