@@ -37,7 +37,8 @@ class Infrastructure(BaseModel):
     database_url: str | None = Field(
         default=None,
         description="An existing PostgreSQL (`postgresql+asyncpg://user:pass@host:port/db`); when set, no server is "
-        "started. Give the services a role that owns the schema but is no superuser.",
+        "started. Give each service a login of its own role, `crm db upgrade` the schema owner's (docs/operations.md "
+        '"PostgreSQL as a service").',
     )
     database_admin_url: str | None = Field(
         default=None,

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from crm.db.engine import asyncpg_connect_args
 from crm.db.migrate import MIGRATION_LOCK_KEY
+from crm.db.roles import grant_service_rights
 from crm.db.tables import metadata
 from crm.settings import Settings
 
@@ -27,6 +28,8 @@ def _run(connection: Connection) -> None:
         # second reads the version table only once the first has committed, and finds nothing to do.
         connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")
         context.run_migrations()
+        # The services' group roles (crm/db/roles.py) get their rights on the tables as they now are.
+        grant_service_rights(connection)
 
 
 async def _run_async() -> None:
