@@ -147,8 +147,14 @@ async def test_the_query_role_reads_every_row_and_acknowledges_but_applies_nothi
         kpis = await programme_kpis(connection)
         smes = await connection.scalar(text("SELECT count(*) FROM smes"))  # row-level security: its policy
         known = await acknowledge_alert(connection, uuid.uuid4(), datetime.now(UTC))
+        # Freezing a report (crm/reports/store.py) adds rows, never rewrites one: checked as privileges.
+        freezes = await connection.scalar(
+            text("SELECT has_table_privilege('reports', 'INSERT') AND has_table_privilege('report_steps', 'INSERT')")
+        )
+        rewrites = await connection.scalar(text("SELECT has_table_privilege('reports', 'UPDATE')"))
     assert smes and smes > 0 and kpis
     assert known is False
+    assert freezes and not rewrites
 
     assert await refused(query, "INSERT INTO applied_events (partner_id, event_id) VALUES ('p', gen_random_uuid())")
     assert await refused(query, "UPDATE smes SET name = 'x'")

@@ -54,14 +54,14 @@ SERVICE_ROLES: tuple[ServiceRole, ...] = (
     ),
     ServiceRole(
         "crm_query",
-        "reads the read models, programmes and reports; snoozes pilots and acknowledges alerts",
+        "reads the read models and programmes; freezes reports, snoozes pilots, acknowledges alerts",
         {
             "api_tokens": READ,
             "applied_events": READ,
             **dict.fromkeys(READ_MODELS, READ),
             "programme_versions": READ,
-            "reports": READ,
-            "report_steps": READ,
+            "reports": ("SELECT", "INSERT"),  # freeze and re-open (a frozen row is never updated: 0011)
+            "report_steps": ("SELECT", "INSERT"),
             "alerts": ("SELECT", "UPDATE"),
             "pilot_snoozes": WRITE,
         },
