@@ -2,8 +2,11 @@
 group role does that service's job through the service's own adapters, and is refused what the
 service must not do. The migration role here is `crm_app`, the owner of the test database."""
 
+import asyncio
 import json
 import secrets
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -23,6 +26,7 @@ from crm.db.migrate import schema_revision, upgrade_database
 from crm.db.roles import SERVICE_ROLES, create_service_roles
 from crm.figures.kpis import programme_kpis
 from crm.gateway.claims import PostgresEventClaims
+from crm.local.services import service_environment
 from crm.projector.ports import ConsumedEvent
 from crm.projector.store import PostgresReadModels
 from crm.settings import Settings
@@ -50,8 +54,6 @@ async def _admin(settings: Settings, sql: str) -> None:
 
 @pytest.fixture(scope="module")
 def layout(infrastructure: Settings) -> Iterator[Layout]:
-    import asyncio
-
     assert infrastructure.database_url and infrastructure.database_admin_url, "roles need the administrator"
     owner_url = asyncio.run(create_database(infrastructure.database_url, f"crm_roles_{uuid.uuid4().hex[:10]}"))
     asyncio.run(create_service_roles(infrastructure.database_admin_url))
@@ -172,3 +174,38 @@ async def test_the_alerts_role_reads_its_controls_but_writes_no_read_model(engin
     assert await refused(alerts, "UPDATE pilots SET title = 'x'")
     assert await refused(alerts, "SELECT count(*) FROM api_tokens")
     assert await refused(alerts, "INSERT INTO pilot_snoozes (partner_id, pilot_id) VALUES ('p', 'q')")
+
+
+def crm_db_roles_apply(settings: Settings, database_url: str, admin_url: str) -> subprocess.CompletedProcess[str]:
+    environment = service_environment(
+        settings.model_copy(update={"database_url": database_url}), CRM_DATABASE_ADMIN_URL=admin_url
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "crm.cli", "db", "roles", "--apply"],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+async def test_crm_db_roles_apply_creates_the_roles_and_grants_their_rights(
+    infrastructure: Settings, layout: Layout
+) -> None:
+    assert infrastructure.database_url and infrastructure.database_admin_url
+    owner_url = await create_database(infrastructure.database_url, f"crm_roles_{uuid.uuid4().hex[:10]}")
+    await asyncio.to_thread(upgrade_database, owner_url)  # the group roles exist (`layout`): granted here too
+    admin_url = make_url(infrastructure.database_admin_url).set(database=make_url(owner_url).database)
+    owner = await asyncpg.connect(plain_dsn(owner_url))
+    try:
+        await owner.execute("REVOKE ALL ON api_tokens FROM crm_gateway")  # as if granted before this table
+        result = await asyncio.to_thread(
+            crm_db_roles_apply, infrastructure, owner_url, admin_url.render_as_string(hide_password=False)
+        )
+        regranted = await owner.fetchval("SELECT has_table_privilege('crm_gateway', 'api_tokens', 'SELECT')")
+    finally:
+        await owner.close()
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "service roles ready: crm_gateway, crm_projector, crm_query, crm_alerts\n"
+    assert regranted
