@@ -37,12 +37,25 @@ class Infrastructure(BaseModel):
     database_url: str | None = Field(
         default=None,
         description="An existing PostgreSQL (`postgresql+asyncpg://user:pass@host:port/db`); when set, no server is "
-        "started. Give the services a role that owns the schema but is no superuser.",
+        "started. Give each service a login of its own role, `crm db upgrade` the schema owner's (docs/operations.md "
+        '"PostgreSQL as a service").',
     )
     database_admin_url: str | None = Field(
         default=None,
         description="A role that may create roles, for `crm sql grant` / `revoke` only (unset: `CRM_DATABASE_URL`); "
         "never handed to the services. The embedded server's superuser when it runs.",
+    )
+
+
+class DatabaseService(BaseModel):
+    """PostgreSQL as a service. TLS is in `CRM_DATABASE_URL` (`?sslmode=verify-full&sslrootcert=...`);
+    roles and migrations: docs/operations.md "PostgreSQL as a service"."""
+
+    migrate_on_start: bool = Field(
+        default=False,
+        description="Whether a service applies the migrations itself when it starts (then its role must own the "
+        "schema). Off, it only checks the schema is current and refuses to start, naming `crm db upgrade`, when "
+        "it is behind; `crm up`, `crm demo` and `crm infra setup` migrate before starting anything.",
     )
 
 
@@ -300,6 +313,7 @@ class Logging(BaseModel):
 
 GROUPS: tuple[type[BaseModel], ...] = (
     Infrastructure,
+    DatabaseService,
     EmbeddedServers,
     Contract,
     Topics,
@@ -325,6 +339,7 @@ class Settings(  # the groups from the last to the first: pydantic orders fields
     Topics,
     Contract,
     EmbeddedServers,
+    DatabaseService,
     Infrastructure,
     BaseSettings,
 ):
@@ -412,6 +427,7 @@ class GatewaySettings(_HttpService):
     token_cache_seconds: float
     programme_cache_seconds: float
     default_programme: str
+    migrate_on_start: bool
 
     @property
     def serving(self) -> HttpServing:
@@ -431,6 +447,7 @@ class QuerySettings(_HttpService):
     query_freshness_seconds: float
     query_retry_after: int
     token_cache_seconds: float
+    migrate_on_start: bool
 
     @property
     def serving(self) -> HttpServing:
@@ -454,6 +471,7 @@ class ProjectorSettings(_View):
     projector_session_timeout: float
     operations_host: str
     projector_operations_port: int | None
+    migrate_on_start: bool
     log_level: LogLevel
     log_format: LogFormat
 
@@ -486,5 +504,6 @@ class AlertsSettings(_View):
     alerts_webhook_timeout_seconds: float
     operations_host: str
     alerts_operations_port: int | None
+    migrate_on_start: bool
     log_level: LogLevel
     log_format: LogFormat

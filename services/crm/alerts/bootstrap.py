@@ -27,7 +27,7 @@ from crm.contract.decoding import encode_event
 from crm.contract.events import AlertEvent
 from crm.contract.upcasting import UpcastContext
 from crm.db.engine import create_engine
-from crm.db.migrate import upgrade_database
+from crm.db.migrate import prepare_schema
 from crm.errors import InfrastructureError
 from crm.logs import configure_logging
 from crm.messaging.batch_consumer import BatchConsumer, BatchHandler
@@ -193,11 +193,12 @@ def build_alerts(
 
 
 def run_alerts(settings: Settings) -> None:
-    """Prepare topics and schema, then run the worker until SIGINT/SIGTERM, or until a consumer or
-    agent fails for good: then the process exits with `EXIT_CRASHED` for a supervisor to restart."""
+    """Check the schema is current (or migrate it), prepare topics, then run the worker until
+    SIGINT/SIGTERM, or until a consumer or agent fails for good: then the process exits with
+    `EXIT_CRASHED` for a supervisor to restart."""
     alerts = AlertsSettings.of(settings, NEEDED_BY)
     configure_logging(alerts.log_level, alerts.log_format)
-    upgrade_database(alerts.database_url)
+    prepare_schema(alerts.database_url, migrate=alerts.migrate_on_start, needed_by=NEEDED_BY)
     asyncio.set_event_loop(asyncio.new_event_loop())
     app, topics, shutdown, listener = build_alerts(alerts)
     asyncio.get_event_loop().run_until_complete(ensure_topics(alerts.kafka_bootstrap, topics))

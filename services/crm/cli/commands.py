@@ -1,4 +1,4 @@
-"""`crm up | demo`, `crm schemas`, `crm projector run`, `crm db upgrade`, `crm infra`: thin,
+"""`crm up | demo`, `crm schemas`, `crm projector run`, `crm db upgrade | roles`, `crm infra`: thin,
 build settings, call the service, report."""
 
 import shlex
@@ -67,11 +67,43 @@ def projector_run() -> None:
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
-    """Apply the Alembic migrations to CRM_DATABASE_URL (or the database of `crm up`)."""
-    from crm.db.migrate import upgrade_database
+    """Apply the Alembic migrations to CRM_DATABASE_URL (or the database of `crm up`): the one-shot
+    step of a deployment, before the services start, as the role that owns the schema. Runs under
+    an advisory lock, so two at once take turns and the second finds nothing to do."""
+    import asyncio
 
-    upgrade_database(require_database(cli_settings(), "the schema to migrate"))
-    typer.echo("database schema is up to date")
+    from crm.db.migrate import schema_revision, upgrade_database
+
+    database_url = require_database(cli_settings(), "the schema to migrate")
+    upgrade_database(database_url)
+    revision = asyncio.run(schema_revision(database_url))
+    typer.echo(f"database schema is up to date (revision {', '.join(sorted(revision.applied))})")
+
+
+@db_app.command("roles")
+def db_roles(
+    apply: bool = typer.Option(
+        False,
+        "--apply",
+        help="Create the group roles (as CRM_DATABASE_ADMIN_URL) and grant their rights (as CRM_DATABASE_URL, "
+        "the schema's owner) instead of printing the SQL.",
+    ),
+) -> None:
+    """The services' least-privilege group roles (crm_gateway, crm_projector, crm_query, crm_alerts):
+    print the SQL that creates them and grants their rights, or apply it. Make each service's login
+    a member (`GRANT crm_gateway TO gateway_login`); `crm db upgrade` keeps their rights current."""
+    import asyncio
+
+    from crm.db.roles import create_service_roles, grant_rights_now, layout_sql
+
+    if not apply:
+        typer.echo(layout_sql(), nl=False)
+        return
+    settings = cli_settings()
+    owner = require_database(settings, "the schema's owner (the migration role)")
+    asyncio.run(create_service_roles(settings.database_admin_url or owner))
+    granted = asyncio.run(grant_rights_now(owner))
+    typer.echo(f"service roles ready: {', '.join(granted)}")
 
 
 @stack_app.command("demo")

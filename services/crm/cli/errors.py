@@ -7,6 +7,7 @@ settings, bad input. `crm --verbose ...` prints the traceback as well.
 
 import errno
 import socket
+import ssl
 import sys
 import traceback
 from collections.abc import Iterator
@@ -83,6 +84,12 @@ def _infrastructure(cause: BaseException) -> Failure | None:
     if isinstance(cause, asyncpg.CannotConnectNowError | asyncpg.ConnectionFailureError):
         return Failure(
             ExitCode.UNREACHABLE, f"PostgreSQL is not accepting connections ({_first_line(cause)}); {RESTART_HINT}"
+        )
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        return Failure(
+            ExitCode.UNREACHABLE,
+            f"{_server_of(cause)} refused: its TLS certificate is not trusted ({cause.verify_message}); check the "
+            "root certificate (sslrootcert in CRM_DATABASE_URL) and the host name",
         )
     unreachable_kafka = (
         kafka_errors.KafkaConnectionError,

@@ -3,6 +3,7 @@
 import asyncio
 
 import typer
+from sqlalchemy.engine import make_url
 
 from crm.cli.errors import ExitCode, fail
 from crm.cli.settings import cli_settings, require_database
@@ -36,7 +37,9 @@ def sql_grant(
             login = await grant_partner_login(engine, partner, role)
         finally:
             await engine.dispose()
-        return login.dsn(settings.database_url or _admin_url(settings))
+        # The partner's URL keeps sslmode and sslrootcert, not the services' client certificate.
+        base = make_url(settings.database_url or _admin_url(settings))
+        return login.dsn(base.difference_update_query(("sslcert", "sslkey", "sslpassword")).render_as_string(False))
 
     try:
         dsn = asyncio.run(grant())

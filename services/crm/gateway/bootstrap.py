@@ -4,7 +4,7 @@ from fastapi import FastAPI
 
 from crm.auth.tokens import TokenStore
 from crm.db.engine import create_engine
-from crm.db.migrate import upgrade_database
+from crm.db.migrate import prepare_schema
 from crm.gateway.app import create_app
 from crm.gateway.claims import PostgresEventClaims
 from crm.gateway.kafka import KafkaEventSink
@@ -23,11 +23,11 @@ def build_gateway(settings: Settings) -> FastAPI:
 
 
 def run_gateway(settings: Settings) -> None:
-    """`crm gateway run`: bring the schema up to date, then one uvicorn worker on
+    """`crm gateway run`: check the schema is current (or migrate it), then one uvicorn worker on
     bind_host:gateway_port until SIGINT/SIGTERM."""
     gateway = GatewaySettings.of(settings, NEEDED_BY)
     configure_logging(gateway.log_level, gateway.log_format)
-    upgrade_database(gateway.database_url)
+    prepare_schema(gateway.database_url, migrate=gateway.migrate_on_start, needed_by=NEEDED_BY)
     serve(_wire(settings, gateway), gateway.serving)
 
 

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm.contract.upcasting import UpcastContext
 from crm.db.engine import create_engine
-from crm.db.migrate import upgrade_database
+from crm.db.migrate import prepare_schema
 from crm.logs import configure_logging
 from crm.messaging.batch_consumer import BatchConsumer, HandlerFailed
 from crm.messaging.messages import ReceivedMessage
@@ -95,12 +95,13 @@ def _operations_listener(
 
 
 def run_projector(settings: Settings) -> int:
-    """Prepare topics and schema, then project until SIGINT/SIGTERM. The process's exit code:
-    0 after a clean stop, 1 when a batch could not be handled (so a supervisor sees it died)."""
+    """Check the schema is current (or migrate it), prepare topics, then project until SIGINT/SIGTERM.
+    The process's exit code: 0 after a clean stop, 1 when a batch could not be handled (so a
+    supervisor sees it died)."""
     projector = ProjectorSettings.of(settings, NEEDED_BY)
     configure_logging(projector.log_level, projector.log_format)
+    prepare_schema(projector.database_url, migrate=projector.migrate_on_start, needed_by=NEEDED_BY)
     asyncio.run(ensure_topics(projector.kafka_bootstrap, contract_topics(projector)))
-    upgrade_database(projector.database_url)
     try:
         asyncio.run(serve_projector(projector))
     except HandlerFailed as failure:

@@ -4,7 +4,7 @@ from fastapi import FastAPI
 
 from crm.auth.tokens import TokenStore
 from crm.db.engine import create_engine
-from crm.db.migrate import upgrade_database
+from crm.db.migrate import prepare_schema
 from crm.http_serving import serve
 from crm.logs import configure_logging
 from crm.query.app import create_app
@@ -20,11 +20,11 @@ def build_query_app(settings: Settings) -> FastAPI:
 
 
 def run_query(settings: Settings) -> None:
-    """`crm query run`: bring the schema up to date, then one uvicorn worker on
+    """`crm query run`: check the schema is current (or migrate it), then one uvicorn worker on
     bind_host:query_port until SIGINT/SIGTERM."""
     query = QuerySettings.of(settings, NEEDED_BY)
     configure_logging(query.log_level, query.log_format)
-    upgrade_database(query.database_url)
+    prepare_schema(query.database_url, migrate=query.migrate_on_start, needed_by=NEEDED_BY)
     serve(_wire(settings, query), query.serving)
 
 

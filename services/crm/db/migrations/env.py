@@ -5,8 +5,11 @@ import asyncio
 from alembic import context
 from sqlalchemy import pool
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import async_engine_from_config
+from sqlalchemy.ext.asyncio import create_async_engine
 
+from crm.db.engine import asyncpg_connect_args
+from crm.db.migrate import MIGRATION_LOCK_KEY
+from crm.db.roles import grant_service_rights
 from crm.db.tables import metadata
 from crm.settings import Settings
 
@@ -18,21 +21,21 @@ if not config.get_main_option("sqlalchemy.url"):
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
 
 
-# Services migrate on start-up; the lock makes concurrent starts take turns.
-MIGRATION_LOCK_KEY = 0x43524D  # "CRM"
-
-
 def _run(connection: Connection) -> None:
     context.configure(connection=connection, target_metadata=metadata, compare_type=True)
     with context.begin_transaction():
+        # Two `crm db upgrade` (or services with CRM_MIGRATE_ON_START) at once take turns: the
+        # second reads the version table only once the first has committed, and finds nothing to do.
         connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")
         context.run_migrations()
+        # The services' group roles (crm/db/roles.py) get their rights on the tables as they now are.
+        grant_service_rights(connection)
 
 
 async def _run_async() -> None:
-    engine = async_engine_from_config(
-        config.get_section(config.config_ini_section, {}), prefix="sqlalchemy.", poolclass=pool.NullPool
-    )
+    # Through `asyncpg_connect_args`, so the URL's TLS arguments (sslmode, sslrootcert) apply here too.
+    url, connect_args = asyncpg_connect_args(config.get_main_option("sqlalchemy.url") or "")
+    engine = create_async_engine(url, poolclass=pool.NullPool, connect_args=connect_args)
     async with engine.connect() as connection:
         await connection.run_sync(_run)
     await engine.dispose()
