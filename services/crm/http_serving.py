@@ -1,5 +1,5 @@
 """Run an HTTP service's app: one uvicorn worker until SIGINT/SIGTERM. Serving only: the
-composition root configures logging and brings the schema up to date before it serves."""
+composition root configures logging and checks the schema revision before it serves."""
 
 from fastapi import FastAPI
 
