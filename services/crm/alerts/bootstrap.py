@@ -146,7 +146,7 @@ def build_alerts(settings: AlertsSettings) -> tuple[faust.App, list[TopicSpec], 
 
     def consumer(topic: str, reads: str, handle: BatchHandler) -> BatchConsumer:
         return BatchConsumer(
-            settings.kafka_bootstrap,
+            settings.kafka,
             topic,
             consumer_group(settings, reads),
             handle,
@@ -186,7 +186,9 @@ def run_alerts(settings: Settings) -> None:
     upgrade_database(alerts.database_url)
     asyncio.set_event_loop(asyncio.new_event_loop())
     app, topics, shutdown = build_alerts(alerts)
-    asyncio.get_event_loop().run_until_complete(ensure_topics(alerts.kafka_bootstrap, topics))
+    asyncio.get_event_loop().run_until_complete(
+        ensure_topics(alerts.kafka, topics, accept_config=alerts.kafka_accept_topic_config)
+    )
     log.info(
         "alerts.starting",
         topic=alerts.events_topic,

@@ -12,6 +12,7 @@ from crm.db.engine import create_engine
 from crm.db.migrate import upgrade_database
 from crm.logs import configure_logging
 from crm.messaging.batch_consumer import BatchConsumer, HandlerFailed
+from crm.messaging.connection import client_options
 from crm.messaging.messages import ReceivedMessage
 from crm.messaging.topic_admin import contract_topics, ensure_topics
 from crm.projector.batches import Retry, project_batch
@@ -30,7 +31,7 @@ async def serve_projector(settings: ProjectorSettings) -> None:
     engine = create_engine(settings.database_url)
     store = PostgresReadModels(engine)
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap,
+        **client_options(settings.kafka),
         acks="all",
         enable_idempotence=True,
         max_request_size=PRODUCER_MAX_REQUEST_BYTES,
@@ -42,7 +43,7 @@ async def serve_projector(settings: ProjectorSettings) -> None:
         await project_batch(messages, store, dead_letters, retry=retry, upcasting=upcasting)
 
     consumer = BatchConsumer(
-        settings.kafka_bootstrap,
+        settings.kafka,
         settings.events_topic,
         settings.projector_group,
         handle_batch,
@@ -70,7 +71,9 @@ def run_projector(settings: Settings) -> int:
     0 after a clean stop, 1 when a batch could not be handled (so a supervisor sees it died)."""
     projector = ProjectorSettings.of(settings, NEEDED_BY)
     configure_logging(projector.log_level, projector.log_format)
-    asyncio.run(ensure_topics(projector.kafka_bootstrap, contract_topics(projector)))
+    asyncio.run(
+        ensure_topics(projector.kafka, contract_topics(projector), accept_config=projector.kafka_accept_topic_config)
+    )
     upgrade_database(projector.database_url)
     try:
         asyncio.run(serve_projector(projector))
