@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 import httpx
@@ -201,9 +201,16 @@ class Deployment:
             service.stop()
 
 
+class Servers(Protocol):
+    """What a deployment runs on: the fault stack, or the three-broker cluster (tests/support/kafka_cluster.py)."""
+
+    @property
+    def base(self) -> Settings: ...
+
+
 @contextmanager
 def deployment(
-    stack: FaultStack, root: Path, *, projectors: int = 1, alerts: bool = False, query: bool = False, **env: str
+    stack: Servers, root: Path, *, projectors: int = 1, alerts: bool = False, query: bool = False, **env: str
 ) -> Iterator[tuple[Deployment, dict[str, str]]]:
     """Own topics and database on the stack, a token per partner, then gateway, projector(s), alerts
     and the query API. Once all are stopped: no token in any of their logs."""
