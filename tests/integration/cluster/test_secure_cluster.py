@@ -17,6 +17,7 @@ from crm.local.services import ServiceProcess, service_environment
 from crm.messaging.connection import KafkaConnection, client_options
 from crm.messaging.topic_admin import contract_topics
 from crm.settings import Settings
+from tests.support.alerts import AlertReader, alerts_service, count, day, describe, pilot_event, publish
 from tests.support.events import envelope
 from tests.support.gateway import create_token
 from tests.support.kafka_cluster import SecureCluster
@@ -115,3 +116,21 @@ async def _projector_lag_once_settled(client: httpx.AsyncClient, url: str, token
         if lag == 0 or time.monotonic() > deadline:
             return lag
         await asyncio.sleep(0.3)
+
+
+async def test_the_alerts_service_and_its_faust_app_work_over_sasl_ssl(on_cluster: Settings, tmp_path: Path) -> None:
+    """Faust (the pilot table and its changelog) gets the credentials through `broker_credentials`:
+    a pilot idle since 2020 is alerted on the wall clock, the alert published by Faust's producer."""
+    with alerts_service(on_cluster, tmp_path) as service:
+        async with AlertReader(on_cluster) as reader:
+            await publish(on_cluster, pilot_event("PilotOpened", day(0), "p-idle"))
+            seen = await reader.until(lambda alerts: count(alerts, "PilotStalled", "p-idle") == 1)
+        assert describe(seen) == [("PilotStalled", "tehnopol", "p-idle")]
+        assert service.alive(), service.log_path.read_text()[-3000:]
+    admin = AIOKafkaAdminClient(**client_options(on_cluster.kafka))
+    await admin.start()
+    try:
+        [changelog] = await admin.describe_topics([f"{on_cluster.alerts_group}-pilots-changelog"])
+    finally:
+        await admin.close()
+    assert {len(p["replicas"]) for p in changelog["partitions"]} == {3}
