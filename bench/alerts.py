@@ -95,7 +95,7 @@ async def threshold_to_alert_seconds(settings: Settings, memory: PeakMemory, sam
     from crm.messaging.topic_admin import contract_topics, ensure_topics
 
     live = await isolated_settings(settings)
-    await ensure_topics(live.kafka_bootstrap or "", contract_topics(live))
+    await ensure_topics(live.kafka, contract_topics(live))
     workdir = Path(tempfile.mkdtemp(prefix="bench-alerts-"))
     clock = ControlledClock(workdir / "now")
     clock.set(day(0))

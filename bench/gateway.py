@@ -115,7 +115,7 @@ async def gateway(context: BenchContext) -> list[Row]:
     database_url = await context.fresh_database()
     settings: Settings = context.isolated("gateway").model_copy(update={"database_url": database_url})
     assert settings.kafka_bootstrap
-    await ensure_topics(settings.kafka_bootstrap, contract_topics(settings))
+    await ensure_topics(settings.kafka, contract_topics(settings))
     token = await partner_token(database_url, PARTNER)
     port = free_port()
     single = requests(port, token, 1, 5000)

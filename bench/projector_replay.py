@@ -23,6 +23,7 @@ from bench.report import Reference, Row, Target
 from crm.db.engine import create_engine
 from crm.db.tables import applied_events
 from crm.local.services import ServiceProcess, service_environment
+from crm.messaging.connection import client_options
 from crm.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -111,7 +112,7 @@ async def run_projector(
                 raise RuntimeError(f"a projector worker died; see {service.log_path}")
 
     deadline = time.monotonic() + context.scale(120, 900)
-    admin = AIOKafkaAdminClient(bootstrap_servers=live.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(**client_options(live.kafka))
     try:
         await admin.start()
         for service in services:

@@ -16,6 +16,7 @@ from bench.harness import BenchContext
 from bench.workload import programme_history
 from crm.contract.decoding import InvalidEvents, decode_event
 from crm.db.engine import create_engine
+from crm.messaging.connection import client_options
 from crm.messaging.reading import records_until, topic_partitions
 from crm.messaging.topic_admin import contract_topics, ensure_topics
 from crm.projector.ports import ConsumedEvent
@@ -55,10 +56,8 @@ async def replay_topic(context: BenchContext) -> ReplayTopic:
 async def publish(settings: Settings, messages: list[tuple[bytes, bytes]]) -> Timed:
     """Create the topics, then time a raw acks=all producer sending every message."""
     assert settings.kafka_bootstrap
-    await ensure_topics(settings.kafka_bootstrap, contract_topics(settings))
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=20, max_batch_size=512 * 1024
-    )
+    await ensure_topics(settings.kafka, contract_topics(settings))
+    producer = AIOKafkaProducer(**client_options(settings.kafka), acks="all", linger_ms=20, max_batch_size=512 * 1024)
     await producer.start()
     try:
         await _leaders_known(producer, settings.events_topic)
@@ -90,7 +89,7 @@ async def _leaders_known(producer: AIOKafkaProducer, topic: str, timeout: float 
 
 def replay_consumer(settings: Settings) -> AIOKafkaConsumer:
     return AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap,
+        **client_options(settings.kafka),
         enable_auto_commit=False,
         max_partition_fetch_bytes=8 * 1024 * 1024,
         fetch_max_bytes=64 * 1024 * 1024,

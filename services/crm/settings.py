@@ -16,12 +16,13 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from crm.contract.fields import ProgrammeId
 from crm.contract.lifecycle import check_sunsets
 from crm.errors import InfrastructureError
+from crm.messaging.connection import KafkaConnection, KafkaSecurity, SaslMechanism, SecurityProtocol
 
 LogLevel = Literal["debug", "info", "warning", "error"]
 LogFormat = Literal["auto", "json", "console"]
@@ -302,6 +303,104 @@ class Operations(BaseModel):
     )
 
 
+class KafkaClients(BaseModel):
+    """Kafka security. How every Kafka client of the project (services, `crm` commands, benchmarks,
+    Faust) reaches the brokers: TLS and SASL (docs/operations.md "Kafka security and replication")."""
+
+    kafka_security_protocol: SecurityProtocol = Field(
+        default="PLAINTEXT",
+        description="`SSL` and `SASL_SSL` encrypt (`CRM_KAFKA_SSL_*`); `SASL_PLAINTEXT` and `SASL_SSL` log in "
+        "(`CRM_KAFKA_SASL_*`).",
+    )
+    kafka_ssl_ca_file: Path | None = Field(
+        default=None, description="PEM file of the CAs that signed the brokers' certificates; unset: the system's."
+    )
+    kafka_ssl_cert_file: Path | None = Field(
+        default=None, description="PEM client certificate, for brokers that require one (mutual TLS)."
+    )
+    kafka_ssl_key_file: Path | None = Field(
+        default=None, description="PEM private key of `CRM_KAFKA_SSL_CERT_FILE` (unset: in the certificate's file)."
+    )
+    kafka_ssl_key_password: SecretStr | None = Field(
+        default=None, description="Password of an encrypted `CRM_KAFKA_SSL_KEY_FILE`."
+    )
+    kafka_ssl_check_hostname: bool = Field(
+        default=True, description="Whether a broker's certificate must name the host the client dialled."
+    )
+    kafka_sasl_mechanism: SaslMechanism | None = Field(
+        default=None, description="`SCRAM-SHA-256`, `SCRAM-SHA-512` or `PLAIN`; required with a `SASL_*` protocol."
+    )
+    kafka_sasl_username: str | None = Field(default=None, description="SASL user name.")
+    kafka_sasl_password: SecretStr | None = Field(
+        default=None, description="SASL password (or `CRM_KAFKA_SASL_PASSWORD_FILE`); never logged."
+    )
+    kafka_sasl_password_file: Path | None = Field(
+        default=None,
+        description="A file holding the SASL password (a mounted secret), read at start; a trailing newline is "
+        "dropped.",
+    )
+
+    @model_validator(mode="after")
+    def _complete_security(self) -> Self:
+        problems = kafka_security_problems(self)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+_SASL_SETTINGS = ("kafka_sasl_mechanism", "kafka_sasl_username", "kafka_sasl_password", "kafka_sasl_password_file")
+_TLS_SETTINGS = ("kafka_ssl_ca_file", "kafka_ssl_cert_file", "kafka_ssl_key_file", "kafka_ssl_key_password")
+
+
+def kafka_security_problems(clients: KafkaClients) -> list[str]:
+    """What is missing or contradictory in the Kafka security settings (empty: usable)."""
+    protocol = clients.kafka_security_protocol
+    problems = []
+    if protocol.startswith("SASL_"):
+        if clients.kafka_sasl_mechanism is None:
+            problems.append(f"CRM_KAFKA_SECURITY_PROTOCOL={protocol} needs CRM_KAFKA_SASL_MECHANISM")
+        if not clients.kafka_sasl_username:
+            problems.append(f"CRM_KAFKA_SECURITY_PROTOCOL={protocol} needs CRM_KAFKA_SASL_USERNAME")
+        if (clients.kafka_sasl_password is None) == (clients.kafka_sasl_password_file is None):
+            problems.append(
+                f"CRM_KAFKA_SECURITY_PROTOCOL={protocol} needs one of CRM_KAFKA_SASL_PASSWORD and "
+                "CRM_KAFKA_SASL_PASSWORD_FILE"
+            )
+    unused = [] if protocol.startswith("SASL_") else [*_SASL_SETTINGS]
+    unused += [] if protocol in ("SSL", "SASL_SSL") else [*_TLS_SETTINGS]
+    problems.extend(
+        f"CRM_{name.upper()} is set but CRM_KAFKA_SECURITY_PROTOCOL={protocol} does not use it"
+        for name in unused
+        if getattr(clients, name) is not None
+    )
+    if clients.kafka_ssl_key_file is not None and clients.kafka_ssl_cert_file is None:
+        problems.append("CRM_KAFKA_SSL_KEY_FILE needs CRM_KAFKA_SSL_CERT_FILE")
+    return problems
+
+
+class KafkaTopicGuarantees(BaseModel):
+    """Kafka replication. The replication of the topics the project creates, and what it accepts of
+    topics that exist already. Unset: the safe choice for the cluster found (replication factor
+    min(3, brokers); `min.insync.replicas` 2 with three or more replicas, else 1)."""
+
+    kafka_replication_factor: int | None = Field(
+        default=None, ge=1, le=32, description="Replicas of each topic the project creates; unset: min(3, brokers)."
+    )
+    kafka_min_insync_replicas: int | None = Field(
+        default=None,
+        ge=1,
+        le=32,
+        description="`min.insync.replicas` of each topic the project creates: how many replicas must hold an event "
+        "before the gateway answers 202; unset: 2 with three or more replicas, else 1.",
+    )
+    kafka_accept_topic_config: bool = Field(
+        default=False,
+        description="Start even when an existing topic contradicts the guarantees (finite retention of the log of "
+        "record, `min.insync.replicas` 1 on a replicated cluster, fewer replicas than asked); the contradictions "
+        "are still logged.",
+    )
+
+
 class Logging(BaseModel):
     """Logging. Every process logs with structlog to stderr."""
 
@@ -317,6 +416,8 @@ GROUPS: tuple[type[BaseModel], ...] = (
     EmbeddedServers,
     Contract,
     Topics,
+    KafkaClients,
+    KafkaTopicGuarantees,
     HttpServices,
     Gateway,
     Query,
@@ -336,6 +437,8 @@ class Settings(  # the groups from the last to the first: pydantic orders fields
     Query,
     Gateway,
     HttpServices,
+    KafkaTopicGuarantees,
+    KafkaClients,
     Topics,
     Contract,
     EmbeddedServers,
@@ -346,6 +449,36 @@ class Settings(  # the groups from the last to the first: pydantic orders fields
     """Created once by each composition root and handed down; never read from globals."""
 
     model_config = SettingsConfigDict(env_prefix="CRM_", extra="ignore", frozen=True)
+
+    @property
+    def kafka_security(self) -> KafkaSecurity:
+        """The Kafka clients' TLS and SASL, the password read from its file if so configured."""
+        password = self.kafka_sasl_password
+        if self.kafka_sasl_password_file is not None:
+            try:
+                password = SecretStr(self.kafka_sasl_password_file.read_text(encoding="utf-8").rstrip("\r\n"))
+            except OSError as error:
+                raise InfrastructureError(
+                    f"CRM_KAFKA_SASL_PASSWORD_FILE cannot be read: {error.strerror} ({self.kafka_sasl_password_file})."
+                ) from error
+        return KafkaSecurity(
+            protocol=self.kafka_security_protocol,
+            ca_file=self.kafka_ssl_ca_file,
+            cert_file=self.kafka_ssl_cert_file,
+            key_file=self.kafka_ssl_key_file,
+            key_password=self.kafka_ssl_key_password,
+            check_hostname=self.kafka_ssl_check_hostname,
+            sasl_mechanism=self.kafka_sasl_mechanism,
+            sasl_username=self.kafka_sasl_username,
+            sasl_password=password,
+        )
+
+    @property
+    def kafka(self) -> KafkaConnection:
+        """The Kafka cluster and how to reach it; `InfrastructureError` when `CRM_KAFKA_BOOTSTRAP` is unset."""
+        if not self.kafka_bootstrap:
+            raise InfrastructureError("This needs CRM_KAFKA_BOOTSTRAP (or run it through `crm up`).")
+        return KafkaConnection(self.kafka_bootstrap, self.kafka_security)
 
     @property
     def kafka_dir(self) -> Path:
@@ -419,6 +552,7 @@ class GatewaySettings(_HttpService):
     """What the ingestion gateway's composition root wires (its limits are `Limits.from_settings`)."""
 
     kafka_bootstrap: str
+    kafka_security: KafkaSecurity
     database_url: str
     events_topic: str
     gateway_port: int
@@ -433,6 +567,10 @@ class GatewaySettings(_HttpService):
     def serving(self) -> HttpServing:
         return self._serving(self.gateway_port, self.gateway_retry_after)
 
+    @property
+    def kafka(self) -> KafkaConnection:
+        return KafkaConnection(self.kafka_bootstrap, self.kafka_security)
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class QuerySettings(_HttpService):
@@ -440,6 +578,7 @@ class QuerySettings(_HttpService):
 
     database_url: str
     kafka_bootstrap: str | None
+    kafka_security: KafkaSecurity
     events_topic: str
     projector_group: str  # whose consumer lag the freshness figures report
     query_port: int
@@ -453,17 +592,26 @@ class QuerySettings(_HttpService):
     def serving(self) -> HttpServing:
         return self._serving(self.query_port, self.query_retry_after)
 
+    @property
+    def kafka(self) -> KafkaConnection | None:
+        """None without `CRM_KAFKA_BOOTSTRAP`: the projector's lag is then unknown."""
+        return None if self.kafka_bootstrap is None else KafkaConnection(self.kafka_bootstrap, self.kafka_security)
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class ProjectorSettings(_View):
     """What the projector reads, and its tools (`crm status`, `crm projections rebuild`)."""
 
     kafka_bootstrap: str
+    kafka_security: KafkaSecurity
     database_url: str
     events_topic: str
     alerts_topic: str
     dlq_topic: str
     topic_partitions: int
+    kafka_replication_factor: int | None
+    kafka_min_insync_replicas: int | None
+    kafka_accept_topic_config: bool
     default_programme: str
     projector_group: str
     projector_batch_size: int
@@ -475,18 +623,26 @@ class ProjectorSettings(_View):
     log_level: LogLevel
     log_format: LogFormat
 
+    @property
+    def kafka(self) -> KafkaConnection:
+        return KafkaConnection(self.kafka_bootstrap, self.kafka_security)
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class AlertsSettings(_View):
     """What the alerts service reads."""
 
     kafka_bootstrap: str
+    kafka_security: KafkaSecurity
     database_url: str
     state_dir: Path
     events_topic: str
     alerts_topic: str
     dlq_topic: str
     topic_partitions: int
+    kafka_replication_factor: int | None
+    kafka_min_insync_replicas: int | None
+    kafka_accept_topic_config: bool
     default_programme: str
     alerts_group: str
     alerts_batch_size: int
@@ -507,3 +663,7 @@ class AlertsSettings(_View):
     migrate_on_start: bool
     log_level: LogLevel
     log_format: LogFormat
+
+    @property
+    def kafka(self) -> KafkaConnection:
+        return KafkaConnection(self.kafka_bootstrap, self.kafka_security)

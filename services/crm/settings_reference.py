@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from annotated_types import Ge, Gt, Le, Lt
-from pydantic import StringConstraints
+from pydantic import SecretStr, StringConstraints
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
@@ -89,7 +89,15 @@ def _type(annotation: Any) -> str:
         return "one of " + ", ".join(f"`{value}`" for value in args)
     if origin is dict:
         return f"JSON object of {_type(args[0])} to {_type(args[1])}"
-    names = {str: "string", int: "integer", float: "number", Path: "path", date: "date (YYYY-MM-DD)", bool: "boolean"}
+    names = {
+        str: "string",
+        SecretStr: "string, secret",
+        int: "integer",
+        float: "number",
+        Path: "path",
+        date: "date (YYYY-MM-DD)",
+        bool: "boolean",
+    }
     return names[annotation]
 
 

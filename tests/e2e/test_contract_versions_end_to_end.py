@@ -15,6 +15,7 @@ from crm.contract.decoding import decode_event, encode_event
 from crm.contract.events import DomainEvent
 from crm.local.processes import free_port
 from crm.local.services import ServiceProcess, service_environment
+from crm.messaging.connection import client_options
 from crm.settings import Settings
 from tests.e2e.test_gateway_end_to_end import wait_healthy
 from tests.support.gateway import create_token
@@ -63,9 +64,7 @@ async def _send(settings: Settings, tmp_path: Path, bodies: list[dict[str, Any]]
 
 
 async def _versions_on_the_log(settings: Settings) -> dict[int, int]:
-    consumer = AIOKafkaConsumer(
-        settings.events_topic, bootstrap_servers=settings.kafka_bootstrap, auto_offset_reset="earliest"
-    )
+    consumer = AIOKafkaConsumer(settings.events_topic, **client_options(settings.kafka), auto_offset_reset="earliest")
     await consumer.start()
     counts: dict[int, int] = {}
     try:

@@ -41,7 +41,7 @@ def projector(settings: Settings, tmp_path: Path) -> ServiceProcess:
 async def test_one_event_of_each_type_lands_in_postgres(isolated: Settings, tmp_path: Path) -> None:
     events = [decode_event(json.dumps(envelope(t, sme_id=f"sme-{t.lower()}"))) for t in sorted(EXAMPLES)]
     with projector(isolated, tmp_path) as service:
-        async with EventPublisher(isolated.kafka_bootstrap or "", isolated.events_topic) as publisher:
+        async with EventPublisher(isolated.kafka, isolated.events_topic) as publisher:
             await publisher.publish(events)
             await publisher.publish(events[:3])  # a partner system retrying: nothing counts twice
         rows = await timeline_rows(isolated, len(events))

@@ -15,6 +15,8 @@ from sqlalchemy import text
 
 from crm.db.engine import create_engine
 from crm.local.services import ServiceProcess, service_environment
+from crm.messaging.connection import client_options
+from crm.messaging.topic_admin import KEEP_FOREVER
 from crm.projector.rebuild import rebuild_projections
 from crm.projector.status import projector_status
 from crm.settings import Settings
@@ -180,6 +182,8 @@ async def test_a_batch_it_cannot_handle_makes_the_projector_exit_1_and_nothing_p
 
 
 async def _set_topic_config(admin: AIOKafkaAdminClient, topic: str, configs: dict[str, str]) -> None:
+    # AlterConfigs replaces the topic's whole configuration: keep the retention the projector checks.
+    configs = {**KEEP_FOREVER, **configs}
     await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic, configs=configs)])
 
 
@@ -261,7 +265,7 @@ async def test_poison_and_reused_ids_written_straight_to_kafka_are_parked_and_th
     reused = envelope("SMESelected", sme_id="sme-reused", event_id=first["event_id"])
     foreign = envelope("SMESelected", partner_id="sisp", sme_id="sme-sisp", event_id=first["event_id"])
     last = envelope("SMESelected", sme_id="sme-last")
-    producer = AIOKafkaProducer(bootstrap_servers=isolated.kafka_bootstrap or "", acks="all")
+    producer = AIOKafkaProducer(**client_options(isolated.kafka), acks="all")
     await producer.start()
     try:
         for event in (first, nul, reused, first, foreign, last):

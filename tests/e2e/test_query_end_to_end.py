@@ -62,7 +62,7 @@ async def test_events_through_kafka_and_the_projector_are_served_by_crm_query_ru
         ServiceProcess("projector", ["projector", "run"], env, tmp_path / "projector.log") as projector,
         ServiceProcess("query", ["query", "run"], env, tmp_path / "query.log") as query,
     ):
-        async with EventPublisher(settings.kafka_bootstrap or "", settings.events_topic) as publisher:
+        async with EventPublisher(settings.kafka, settings.events_topic) as publisher:
             await publisher.publish(events)
         base = f"http://{settings.bind_host}:{settings.query_port}"
         async with httpx.AsyncClient(base_url=base, timeout=10) as client:

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from crm.contract.decoding import decode_event, encode_event
 from crm.contract.events import DomainEvent
 from crm.gateway.bootstrap import build_gateway
+from crm.messaging.connection import client_options
 from crm.settings import Settings
 from tests.support.events import EXAMPLES, envelope
 from tests.support.faults import FaultStack, SteadyLoad, deployment, record_figures, settle_and_verify
@@ -66,7 +67,7 @@ def hostile_messages() -> list[tuple[str, bytes | None]]:
 
 
 async def _put_on_topic(settings: Settings, messages: list[tuple[str, bytes | None]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", max_request_size=3 * 2**20)
+    producer = AIOKafkaProducer(**client_options(settings.kafka), acks="all", max_request_size=3 * 2**20)
     await producer.start()
     try:
         for n, (_, value) in enumerate(messages):
@@ -77,7 +78,7 @@ async def _put_on_topic(settings: Settings, messages: list[tuple[str, bytes | No
 
 async def _dead_letters(settings: Settings, count: int, timeout: float = 120) -> list[Any]:
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap,
+        **client_options(settings.kafka),
         enable_auto_commit=False,
         fetch_max_bytes=8 * 2**20,
         max_partition_fetch_bytes=4 * 2**20,
@@ -173,7 +174,7 @@ def test_a_stream_of_poison_pills_under_load_is_parked_and_every_good_event_appl
 
 
 async def _put_pills(settings: Settings, pills: list[tuple[str, bytes, bytes]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    producer = AIOKafkaProducer(**client_options(settings.kafka), acks="all")
     await producer.start()
     try:
         for _, key, value in pills:

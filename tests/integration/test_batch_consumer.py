@@ -12,6 +12,7 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from crm.messaging.batch_consumer import BatchConsumer, HandlerFailed
+from crm.messaging.connection import KafkaConnection
 from crm.messaging.messages import ReceivedMessage
 from crm.messaging.topic_admin import TopicSpec, ensure_topics
 from crm.settings import Settings
@@ -59,7 +60,7 @@ class Topic:
         self, handle_batch: Handler, batch_size: int = 25, batch_seconds: float = 0.05, client_id: str | None = None
     ) -> BatchConsumer:
         return BatchConsumer(
-            self.bootstrap,
+            KafkaConnection(self.bootstrap),
             self.name,
             self.group,
             handle_batch,
@@ -74,7 +75,7 @@ class Topic:
 async def topic(infrastructure: Settings) -> AsyncIterator[Topic]:
     assert infrastructure.kafka_bootstrap
     created = Topic(infrastructure.kafka_bootstrap)
-    await ensure_topics(created.bootstrap, [TopicSpec(created.name, PARTITIONS, {})])
+    await ensure_topics(KafkaConnection(created.bootstrap), [TopicSpec(created.name, PARTITIONS, {})])
     await created.admin.start()
     yield created
     await created.admin.close()

@@ -14,6 +14,7 @@ from crm.alerts.rules import alert_id
 from crm.contract.decoding import decode_alert, decode_event
 from crm.contract.events import AlertEvent, DomainEvent
 from crm.local.services import ServiceProcess, service_environment
+from crm.messaging.connection import client_options
 from crm.messaging.messages import ReceivedMessage
 from crm.messaging.publisher import EventPublisher
 from crm.settings import Settings
@@ -74,7 +75,7 @@ def pilot_event(
 
 
 async def publish(settings: Settings, *events: DomainEvent) -> None:
-    async with EventPublisher(settings.kafka_bootstrap or "", settings.events_topic) as publisher:
+    async with EventPublisher(settings.kafka, settings.events_topic) as publisher:
         await publisher.publish(list(events))
 
 
@@ -87,7 +88,7 @@ class AlertReader:
         self._consumer: AIOKafkaConsumer | None = None
 
     async def __aenter__(self) -> "AlertReader":
-        self._consumer = AIOKafkaConsumer(bootstrap_servers=self._settings.kafka_bootstrap, enable_auto_commit=False)
+        self._consumer = AIOKafkaConsumer(**client_options(self._settings.kafka), enable_auto_commit=False)
         await self._consumer.start()
         tps = [TopicPartition(self._settings.alerts_topic, p) for p in range(self._settings.topic_partitions)]
         self._consumer.assign(tps)

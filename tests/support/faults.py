@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 import httpx
@@ -34,6 +34,7 @@ from crm.local.kafka_broker import KafkaBroker
 from crm.local.postgres_server import EmbeddedPostgres
 from crm.local.processes import free_port, log_tail, wait_until
 from crm.local.services import ServiceProcess, service_environment
+from crm.messaging.connection import client_options
 from crm.settings import Settings
 from tests.support.gateway import create_token
 from tests.support.histories import PARTNERS
@@ -200,9 +201,16 @@ class Deployment:
             service.stop()
 
 
+class Servers(Protocol):
+    """What a deployment runs on: the fault stack, or the three-broker cluster (tests/support/kafka_cluster.py)."""
+
+    @property
+    def base(self) -> Settings: ...
+
+
 @contextmanager
 def deployment(
-    stack: FaultStack, root: Path, *, projectors: int = 1, alerts: bool = False, query: bool = False, **env: str
+    stack: Servers, root: Path, *, projectors: int = 1, alerts: bool = False, query: bool = False, **env: str
 ) -> Iterator[tuple[Deployment, dict[str, str]]]:
     """Own topics and database on the stack, a token per partner, then gateway, projector(s), alerts
     and the query API. Once all are stopped: no token in any of their logs."""
@@ -422,7 +430,7 @@ def settle_and_verify(running: Deployment, load: SteadyLoad, *, settle_timeout: 
 
 async def _read_alerts(settings: Settings, *, only_count: bool = False, timeout: float = 60) -> list[AlertEvent] | int:
     """Every alert on the topic up to its current end offsets (or just how many there are)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**client_options(settings.kafka), enable_auto_commit=False)
     await consumer.start()
     try:
         partitions = [TopicPartition(settings.alerts_topic, p) for p in range(settings.topic_partitions)]
@@ -493,7 +501,7 @@ def wait_alerts_caught_up(settings: Settings, timeout: float = 120) -> None:
 
     async def lag() -> int | None:
         group = consumer_group(settings, "events")  # the alerts' plain consumer of crm.events
-        probe = KafkaConsumerLag(settings.kafka_bootstrap or "", settings.events_topic, group)
+        probe = KafkaConsumerLag(settings.kafka, settings.events_topic, group)
         try:
             return await probe.lag()
         finally:

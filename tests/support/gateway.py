@@ -13,6 +13,7 @@ from aiokafka.structs import ConsumerRecord
 from crm.auth.tokens import TokenStore
 from crm.db.engine import create_engine
 from crm.gateway.bootstrap import build_gateway
+from crm.messaging.connection import client_options
 from crm.settings import Settings
 from tests.support.in_process import in_process_client
 
@@ -55,7 +56,7 @@ async def published(settings: Settings, *, at_least: int = 0, wait: float = 20.0
     """Every record of the events topic; waits up to `wait` seconds for `at_least` of them."""
     consumer = AIOKafkaConsumer(
         settings.events_topic,
-        bootstrap_servers=settings.kafka_bootstrap,
+        **client_options(settings.kafka),
         auto_offset_reset="earliest",
         enable_auto_commit=False,
     )

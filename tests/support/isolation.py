@@ -43,6 +43,6 @@ async def isolated_settings(base: Settings) -> Settings:
             "topic_partitions": 2,
         }
     )
-    await ensure_topics(base.kafka_bootstrap, contract_topics(settings))
+    await ensure_topics(base.kafka, contract_topics(settings))
     await asyncio.to_thread(upgrade_database, database_url)
     return settings

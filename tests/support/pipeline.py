@@ -21,7 +21,7 @@ def projector(settings: Settings, log_path: Path, **env: str) -> ServiceProcess:
 
 
 async def publish(settings: Settings, events: list[DomainEvent]) -> None:
-    async with EventPublisher(settings.kafka_bootstrap or "", settings.events_topic) as publisher:
+    async with EventPublisher(settings.kafka, settings.events_topic) as publisher:
         for start in range(0, len(events), 500):
             await publisher.publish(events[start : start + 500])
 

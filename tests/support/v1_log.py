@@ -23,6 +23,7 @@ from sqlalchemy import text
 from crm.db.engine import create_engine
 from crm.db.migrate import upgrade_database
 from crm.local.services import service_environment
+from crm.messaging.connection import client_options
 from crm.messaging.reading import records_until, topic_partitions
 from crm.settings import Settings
 from tests.support.isolation import create_database
@@ -54,9 +55,7 @@ def record_line(key: bytes, value: bytes) -> str:
 
 async def write_records(settings: Settings, records: Sequence[tuple[bytes, bytes]]) -> None:
     """Each record as it is, in order, keyed (the default partitioner, as the gateway's publisher)."""
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap or "", acks="all", enable_idempotence=True, linger_ms=5
-    )
+    producer = AIOKafkaProducer(**client_options(settings.kafka), acks="all", enable_idempotence=True, linger_ms=5)
     await producer.start()
     try:
         deliveries = [await producer.send(settings.events_topic, value=value, key=key) for key, value in records]
@@ -68,7 +67,7 @@ async def write_records(settings: Settings, records: Sequence[tuple[bytes, bytes
 
 async def read_topic(settings: Settings, topic: str | None = None) -> dict[int, list[tuple[bytes, bytes]]]:
     """Every record of the topic (default: the events topic) as (key, value), per partition in offset order."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap or "", enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**client_options(settings.kafka), enable_auto_commit=False)
     await consumer.start()
     try:
         partitions = await topic_partitions(consumer, topic or settings.events_topic)

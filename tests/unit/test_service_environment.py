@@ -19,6 +19,10 @@ def test_every_setting_survives_the_trip_through_the_environment(monkeypatch: py
         query_retry_after=9,
         database_url="postgresql+asyncpg://crm_app:pw@127.0.0.1:5432/crm",
         database_admin_url="postgresql+asyncpg://crm:secret@127.0.0.1:5432/crm",
+        kafka_security_protocol="SASL_SSL",
+        kafka_sasl_mechanism="SCRAM-SHA-512",
+        kafka_sasl_username="crm",
+        kafka_sasl_password="kafka-secret",  # a SecretStr: handed over as itself, not as its stars
     )
     env = service_environment(settings)
     for name in [key for key in list(os.environ) if key.startswith("CRM_")]:

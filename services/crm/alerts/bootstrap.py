@@ -160,7 +160,7 @@ def build_alerts(
 
     def consumer(topic: str, reads: str, handle: BatchHandler) -> BatchConsumer:
         return BatchConsumer(
-            settings.kafka_bootstrap,
+            settings.kafka,
             topic,
             consumer_group(settings, reads),
             handle,
@@ -201,7 +201,9 @@ def run_alerts(settings: Settings) -> None:
     prepare_schema(alerts.database_url, migrate=alerts.migrate_on_start, needed_by=NEEDED_BY)
     asyncio.set_event_loop(asyncio.new_event_loop())
     app, topics, shutdown, listener = build_alerts(alerts)
-    asyncio.get_event_loop().run_until_complete(ensure_topics(alerts.kafka_bootstrap, topics))
+    asyncio.get_event_loop().run_until_complete(
+        ensure_topics(alerts.kafka, topics, accept_config=alerts.kafka_accept_topic_config)
+    )
     if listener is not None:  # on the worker's loop: it answers once the worker runs
         asyncio.get_event_loop().run_until_complete(listener.start())
     log.info(

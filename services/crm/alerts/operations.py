@@ -33,7 +33,7 @@ def operations_listener(
     Ready: Kafka and PostgreSQL answer, the schema is current, the pilot table is recovered."""
     if settings.alerts_operations_port is None:
         return None
-    kafka = KafkaProbe(settings.kafka_bootstrap)
+    kafka = KafkaProbe(settings.kafka)
 
     async def refresh() -> None:
         open_alerts, waiting = await count_open_and_waiting(engine)

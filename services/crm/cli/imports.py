@@ -81,10 +81,7 @@ def import_history(
     assert memberships is not None
 
     async def send() -> int:
-        assert settings.kafka_bootstrap
-        sink = KafkaEventSink(
-            settings.kafka_bootstrap, settings.events_topic, publish_timeout=settings.gateway_publish_timeout
-        )
+        sink = KafkaEventSink(settings.kafka, settings.events_topic, publish_timeout=settings.gateway_publish_timeout)
         engine = create_engine(settings.database_url, pool_size=1)
         await sink.start()
         try:

@@ -32,9 +32,7 @@ def run_gateway(settings: Settings) -> None:
 
 
 def _wire(settings: Settings, gateway: GatewaySettings) -> FastAPI:
-    sink = KafkaEventSink(
-        gateway.kafka_bootstrap, gateway.events_topic, publish_timeout=gateway.gateway_publish_timeout
-    )
+    sink = KafkaEventSink(gateway.kafka, gateway.events_topic, publish_timeout=gateway.gateway_publish_timeout)
     engine = create_engine(gateway.database_url)
     tokens = TokenStore(engine, ttl=gateway.token_cache_seconds)  # closing it disposes the engine
     programmes = RefreshedMemberships(engine, gateway.default_programme, refresh=gateway.programme_cache_seconds)

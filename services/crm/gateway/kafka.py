@@ -8,6 +8,7 @@ import structlog
 from aiokafka.errors import KafkaError
 
 from crm.contract.events import DomainEvent
+from crm.messaging.connection import KafkaConnection
 from crm.messaging.publisher import EventPublisher, PublishFailed
 
 log = structlog.get_logger(__name__)
@@ -22,8 +23,8 @@ class KafkaEventSink:
     task keeps connecting. Once connected, aiokafka reconnects by itself after a broker restart.
     """
 
-    def __init__(self, bootstrap: str, topic: str, *, publish_timeout: float) -> None:
-        self._bootstrap = bootstrap
+    def __init__(self, kafka: KafkaConnection, topic: str, *, publish_timeout: float) -> None:
+        self._kafka = kafka
         self._topic = topic
         self._timeout = publish_timeout
         self._publisher: EventPublisher | None = None
@@ -67,16 +68,16 @@ class KafkaEventSink:
             # The producer's own timeout is longer than the gateway's deadline on purpose: the
             # deadline is enforced around `publish` (-> 503), while aiokafka counts this timeout
             # loosely when many requests queue for the same partition and would refuse too early.
-            publisher = EventPublisher(self._bootstrap, self._topic, request_timeout_ms=PRODUCER_TIMEOUT_MS)
+            publisher = EventPublisher(self._kafka, self._topic, request_timeout_ms=PRODUCER_TIMEOUT_MS)
             try:
                 await publisher.start()
             except (KafkaError, OSError) as error:
                 with contextlib.suppress(Exception):
                     await publisher.stop()
-                log.warning("kafka.unreachable", bootstrap=self._bootstrap, reason=str(error), retry_in=delay)
+                log.warning("kafka.unreachable", bootstrap=self._kafka.bootstrap, reason=str(error), retry_in=delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
                 continue
             self._publisher = publisher
-            log.info("kafka.connected", bootstrap=self._bootstrap, topic=self._topic)
+            log.info("kafka.connected", bootstrap=self._kafka.bootstrap, topic=self._topic)
             return

@@ -33,7 +33,7 @@ log = structlog.get_logger(__name__)
 MIN_JAVA = 17
 READY_MARKER = "Kafka Server started"
 
-_LOG4J2 = """\
+LOG4J2_CONFIG = """\
 status = warn
 appender.file.type = File
 appender.file.name = file
@@ -181,7 +181,7 @@ class KafkaBroker:
 
     def _write_config(self, controller_port: int) -> Path:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        (self.work_dir / "log4j2.properties").write_text(_LOG4J2.format(log=self.log_path))
+        (self.work_dir / "log4j2.properties").write_text(LOG4J2_CONFIG.format(log=self.log_path))
         settings = {
             "process.roles": "broker,controller",
             "node.id": "1",

@@ -35,7 +35,9 @@ class RunningPipeline:
 def prepare_infrastructure(settings: Settings) -> None:
     """Topics with their retention, and the read-model schema. Idempotent."""
     assert settings.kafka_bootstrap and settings.database_url
-    asyncio.run(ensure_topics(settings.kafka_bootstrap, contract_topics(settings)))
+    asyncio.run(
+        ensure_topics(settings.kafka, contract_topics(settings), accept_config=settings.kafka_accept_topic_config)
+    )
     upgrade_database(settings.database_url)
 
 

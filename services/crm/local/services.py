@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import structlog
+from pydantic import SecretStr
 
 from crm.local.processes import spawn_server, stop_process
 from crm.settings import Settings
@@ -22,6 +23,8 @@ def service_environment(settings: Settings, **overrides: str) -> dict[str, str]:
     env = dict(os.environ)
     env.pop("CRM_DATABASE_ADMIN_URL", None)
     for name, value in settings.model_dump(mode="json", exclude={"database_admin_url"}).items():
+        if isinstance(secret := getattr(settings, name), SecretStr):  # dumped as stars
+            value = secret.get_secret_value()
         if value is not None:
             # A mapping (CRM_ALERTS_THRESHOLDS, CRM_CONTRACT_SUNSETS) is read back as JSON.
             env[f"CRM_{name.upper()}"] = json.dumps(value) if isinstance(value, dict | list) else str(value)

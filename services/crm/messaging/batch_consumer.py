@@ -26,6 +26,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 
+from crm.messaging.connection import KafkaConnection, client_options
 from crm.messaging.messages import ReceivedMessage
 
 log = structlog.get_logger(__name__)
@@ -51,7 +52,7 @@ class BatchConsumer:
 
     def __init__(
         self,
-        bootstrap: str,
+        kafka: KafkaConnection,
         topic: str,
         group_id: str,
         handle_batch: BatchHandler,
@@ -63,7 +64,7 @@ class BatchConsumer:
     ) -> None:
         self.topic = topic
         self.group_id = group_id
-        self._bootstrap = bootstrap
+        self._kafka = kafka
         self._handle_batch = handle_batch
         self._batch_size = batch_size
         self._batch_seconds = batch_seconds
@@ -104,7 +105,7 @@ class BatchConsumer:
     async def run(self) -> None:
         """Consume until `stop()`. Raises `HandlerFailed` if the handler raises."""
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._bootstrap,
+            **client_options(self._kafka),
             group_id=self.group_id,
             client_id=self.client_id,
             enable_auto_commit=False,

@@ -11,6 +11,7 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from crm.contract.decoding import encode_event
 from crm.contract.events import DomainEvent
+from crm.messaging.connection import KafkaConnection, client_options
 from crm.observability.metrics import PUBLISH_DURATION
 from crm.observability.request_ids import record_headers
 
@@ -27,10 +28,10 @@ per-event work); fewer are sent one by one, so concurrent small requests share p
 class EventPublisher:
     """Sends events keyed `partner_id/sme_id`; `publish` returns once Kafka has stored them all."""
 
-    def __init__(self, bootstrap: str, topic: str, *, request_timeout_ms: int = 10_000) -> None:
+    def __init__(self, kafka: KafkaConnection, topic: str, *, request_timeout_ms: int = 10_000) -> None:
         self.topic = topic
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap,
+            **client_options(kafka),
             acks="all",
             enable_idempotence=True,
             linger_ms=2,

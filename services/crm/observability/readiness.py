@@ -18,6 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm.db.migrate import alembic_config
+from crm.messaging.connection import KafkaConnection, client_options
 from crm.observability import metrics
 
 log = structlog.get_logger(__name__)
@@ -63,14 +64,14 @@ class KafkaProbe:
     """A metadata request to the cluster on its own client, connected on the first check (for a
     service whose Kafka clients are a framework's, the alerts service's Faust app)."""
 
-    def __init__(self, bootstrap: str) -> None:
-        self._bootstrap = bootstrap
+    def __init__(self, kafka: KafkaConnection) -> None:
+        self._kafka = kafka
         self._client: AIOKafkaClient | None = None
 
     async def reachable(self) -> bool:
         try:
             if self._client is None:
-                client = AIOKafkaClient(bootstrap_servers=self._bootstrap)
+                client = AIOKafkaClient(**client_options(self._kafka))
                 try:
                     await client.bootstrap()
                 except BaseException:

@@ -13,6 +13,7 @@ from crm.db.engine import create_engine
 from crm.db.migrate import prepare_schema
 from crm.logs import configure_logging
 from crm.messaging.batch_consumer import BatchConsumer, HandlerFailed
+from crm.messaging.connection import client_options
 from crm.messaging.messages import ReceivedMessage
 from crm.messaging.topic_admin import contract_topics, ensure_topics
 from crm.observability.listener import OperationsListener
@@ -34,7 +35,7 @@ async def serve_projector(settings: ProjectorSettings) -> None:
     engine = create_engine(settings.database_url)
     store = PostgresReadModels(engine)
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap,
+        **client_options(settings.kafka),
         acks="all",
         enable_idempotence=True,
         max_request_size=PRODUCER_MAX_REQUEST_BYTES,
@@ -46,7 +47,7 @@ async def serve_projector(settings: ProjectorSettings) -> None:
         await project_batch(messages, store, dead_letters, retry=retry, upcasting=upcasting)
 
     consumer = BatchConsumer(
-        settings.kafka_bootstrap,
+        settings.kafka,
         settings.events_topic,
         settings.projector_group,
         handle_batch,
@@ -101,7 +102,9 @@ def run_projector(settings: Settings) -> int:
     projector = ProjectorSettings.of(settings, NEEDED_BY)
     configure_logging(projector.log_level, projector.log_format)
     prepare_schema(projector.database_url, migrate=projector.migrate_on_start, needed_by=NEEDED_BY)
-    asyncio.run(ensure_topics(projector.kafka_bootstrap, contract_topics(projector)))
+    asyncio.run(
+        ensure_topics(projector.kafka, contract_topics(projector), accept_config=projector.kafka_accept_topic_config)
+    )
     try:
         asyncio.run(serve_projector(projector))
     except HandlerFailed as failure:

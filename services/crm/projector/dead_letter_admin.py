@@ -12,6 +12,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 
 from crm.contract.decoding import InvalidEvents, decode_alert, decode_event
+from crm.messaging.connection import KafkaConnection, client_options
 from crm.messaging.reading import records_until, topic_partitions
 from crm.settings import Settings
 
@@ -60,17 +61,17 @@ def _dead_letter(record: ConsumerRecord[bytes, bytes]) -> DeadLetter:
     )
 
 
-def _bootstrap(settings: Settings) -> str:
+def _kafka(settings: Settings) -> KafkaConnection:
     from crm.errors import InfrastructureError
 
     if not settings.kafka_bootstrap:
         raise InfrastructureError("Set CRM_KAFKA_BOOTSTRAP to the Kafka cluster.")
-    return settings.kafka_bootstrap
+    return settings.kafka
 
 
 async def list_dead_letters(settings: Settings) -> list[DeadLetter]:
     """Every message on the DLQ topic, oldest first."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=_bootstrap(settings), enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**client_options(_kafka(settings)), enable_auto_commit=False)
     await consumer.start()
     try:
         partitions = await topic_partitions(consumer, settings.dlq_topic)
@@ -84,14 +85,14 @@ async def list_dead_letters(settings: Settings) -> list[DeadLetter]:
 
 async def replay_dead_letters(settings: Settings, *, dry_run: bool = False) -> list[DeadLetter]:
     """Send every not yet replayed dead letter back to the events topic, original key and bytes."""
-    bootstrap = _bootstrap(settings)
+    kafka = _kafka(settings)
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
+        **client_options(kafka),
         group_id=f"{settings.projector_group}-dlq-replay",
         enable_auto_commit=False,
         auto_offset_reset="earliest",
     )
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    producer = AIOKafkaProducer(**client_options(kafka), acks="all", enable_idempotence=True)
     await consumer.start()
     await producer.start()
     replayed: list[DeadLetter] = []

@@ -27,6 +27,7 @@ from crm.contract.decoding import InvalidEvents, decode_event
 from crm.contract.upcasting import UpcastContext
 from crm.db.engine import create_engine
 from crm.db.tables import READ_MODEL_TABLES
+from crm.messaging.connection import client_options
 from crm.messaging.reading import records_until, remaining, topic_partitions
 from crm.projector.batches import Retry, apply_isolating
 from crm.projector.ports import ConsumedEvent
@@ -63,7 +64,7 @@ async def rebuild_projections(
     engine = create_engine(projector.database_url)
     shadow = f"crm_rebuild_{uuid.uuid4().hex[:10]}"
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=projector.kafka_bootstrap,
+        **client_options(projector.kafka),
         enable_auto_commit=False,
         max_partition_fetch_bytes=8 * 1024 * 1024,
         fetch_max_bytes=64 * 1024 * 1024,

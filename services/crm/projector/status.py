@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from crm.db.engine import create_engine
 from crm.errors import InfrastructureError
 from crm.figures.applied import applied_events
+from crm.messaging.connection import client_options
 from crm.messaging.reading import topic_partitions
 from crm.settings import ProjectorSettings, Settings
 
@@ -48,8 +49,8 @@ class ProjectorStatus:
 async def projector_status(settings: Settings, engine: AsyncEngine | None = None) -> ProjectorStatus:
     """The projector group's lag and newest applied event; on `engine` if given (else its own)."""
     projector = ProjectorSettings.of(settings, "`crm status`")
-    admin = AIOKafkaAdminClient(bootstrap_servers=projector.kafka_bootstrap)
-    consumer = AIOKafkaConsumer(bootstrap_servers=projector.kafka_bootstrap, enable_auto_commit=False)
+    admin = AIOKafkaAdminClient(**client_options(projector.kafka))
+    consumer = AIOKafkaConsumer(**client_options(projector.kafka), enable_auto_commit=False)
     await admin.start()
     await consumer.start()
     try:

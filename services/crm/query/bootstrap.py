@@ -31,10 +31,6 @@ def run_query(settings: Settings) -> None:
 def _wire(settings: Settings, query: QuerySettings) -> FastAPI:
     engine = create_engine(query.database_url, pool_size=query.query_pool_size)
     tokens = TokenStore(create_engine(query.database_url, pool_size=2), ttl=query.token_cache_seconds)
-    lag = (
-        KafkaConsumerLag(query.kafka_bootstrap, query.events_topic, query.projector_group)
-        if query.kafka_bootstrap
-        else None
-    )
+    lag = KafkaConsumerLag(query.kafka, query.events_topic, query.projector_group) if query.kafka else None
     probe = FreshnessProbe(engine, lag, ttl=query.query_freshness_seconds)
     return create_app(settings, engine, tokens, probe)

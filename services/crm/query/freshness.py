@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from crm.contract.events import rfc3339
 from crm.figures.applied import AppliedEvents, applied_events
+from crm.messaging.connection import KafkaConnection, client_options
 
 log = structlog.get_logger(__name__)
 
@@ -90,8 +91,8 @@ class LagSource(Protocol):
 class KafkaConsumerLag:
     """End offsets minus the committed offsets of a consumer group on one topic, summed."""
 
-    def __init__(self, bootstrap: str, topic: str, group: str, *, timeout: float = 3.0) -> None:
-        self._bootstrap = bootstrap
+    def __init__(self, kafka: KafkaConnection, topic: str, group: str, *, timeout: float = 3.0) -> None:
+        self._kafka = kafka
         self._topic = topic
         self._group = group
         self._timeout = timeout
@@ -103,12 +104,12 @@ class KafkaConsumerLag:
         from aiokafka.admin import AIOKafkaAdminClient
 
         if self._admin is None:
-            admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap, request_timeout_ms=int(self._timeout * 1000))
+            admin = AIOKafkaAdminClient(**client_options(self._kafka), request_timeout_ms=int(self._timeout * 1000))
             await admin.start()
             self._admin = admin
         if self._consumer is None:
             consumer = AIOKafkaConsumer(
-                bootstrap_servers=self._bootstrap,
+                **client_options(self._kafka),
                 enable_auto_commit=False,
                 request_timeout_ms=int(self._timeout * 1000),
             )

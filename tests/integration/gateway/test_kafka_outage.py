@@ -31,7 +31,7 @@ async def test_kafka_stopped_gives_503_and_restarted_gives_202_again(isolated: S
     broker = KafkaBroker(tmp_path / "kafka", heap="256m").start()
     try:
         settings = isolated.model_copy(update={"kafka_bootstrap": broker.bootstrap, "gateway_publish_timeout": 2.0})
-        await ensure_topics(broker.bootstrap, contract_topics(settings))
+        await ensure_topics(settings.kafka, contract_topics(settings))
         async with running_gateway(settings) as gateway:
             before = envelope("SMEWithdrawn", {}, sme_id="before")
             assert (await gateway.post(before)).status_code == 202

@@ -147,9 +147,7 @@ async def gateway_reading_programmes_through(
     programmes = RefreshedMemberships(programmes_engine, settings.default_programme, refresh=REFRESH)
     app = create_app(
         settings,
-        KafkaEventSink(
-            settings.kafka_bootstrap, settings.events_topic, publish_timeout=settings.gateway_publish_timeout
-        ),
+        KafkaEventSink(settings.kafka, settings.events_topic, publish_timeout=settings.gateway_publish_timeout),
         TokenStore(engine, ttl=0.0),
         PostgresEventClaims(engine),
         programmes,
