@@ -378,6 +378,16 @@ def kafka_security_problems(clients: KafkaClients) -> list[str]:
     return problems
 
 
+class TopicOverride(BaseModel):
+    """What one topic gets instead of `CRM_TOPIC_PARTITIONS` and the replication settings."""
+
+    model_config = {"extra": "forbid", "frozen": True}
+
+    partitions: int | None = Field(default=None, ge=1, le=256)
+    replication_factor: int | None = Field(default=None, ge=1, le=32)
+    min_insync_replicas: int | None = Field(default=None, ge=1, le=32)
+
+
 class KafkaTopicGuarantees(BaseModel):
     """Kafka replication. The replication of the topics the project creates, and what it accepts of
     topics that exist already. Unset: the safe choice for the cluster found (replication factor
@@ -392,6 +402,12 @@ class KafkaTopicGuarantees(BaseModel):
         le=32,
         description="`min.insync.replicas` of each topic the project creates: how many replicas must hold an event "
         "before the gateway answers 202; unset: 2 with three or more replicas, else 1.",
+    )
+    kafka_topic_overrides: dict[str, TopicOverride] = Field(
+        default_factory=dict,
+        description='Per topic, JSON: `{"crm.alerts": {"partitions": 8, "replication_factor": 3, '
+        '"min_insync_replicas": 2}}`; what it names wins, for that topic, over `CRM_TOPIC_PARTITIONS` and the '
+        "two settings above. A name that is not one of the project's topics stops the service at start.",
     )
     kafka_accept_topic_config: bool = Field(
         default=False,
@@ -611,6 +627,7 @@ class ProjectorSettings(_View):
     topic_partitions: int
     kafka_replication_factor: int | None
     kafka_min_insync_replicas: int | None
+    kafka_topic_overrides: dict[str, TopicOverride]
     kafka_accept_topic_config: bool
     default_programme: str
     projector_group: str
@@ -642,6 +659,7 @@ class AlertsSettings(_View):
     topic_partitions: int
     kafka_replication_factor: int | None
     kafka_min_insync_replicas: int | None
+    kafka_topic_overrides: dict[str, TopicOverride]
     kafka_accept_topic_config: bool
     default_programme: str
     alerts_group: str

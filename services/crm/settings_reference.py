@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from annotated_types import Ge, Gt, Le, Lt
-from pydantic import SecretStr, StringConstraints
+from pydantic import BaseModel, SecretStr, StringConstraints
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
@@ -98,6 +98,8 @@ def _type(annotation: Any) -> str:
         date: "date (YYYY-MM-DD)",
         bool: "boolean",
     }
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return "{" + ", ".join(f"{name}?" for name in annotation.model_fields) + "}"
     return names[annotation]
 
 

@@ -29,6 +29,28 @@ def test_what_the_settings_ask_wins() -> None:
     assert {choose_replication(5, t) for t in topics} == {Replication(2, 2)}
 
 
+def test_a_topic_override_wins_for_its_topic_only() -> None:
+    settings = Settings(
+        topic_partitions=4,
+        kafka_replication_factor=2,
+        kafka_topic_overrides={"crm.alerts": {"partitions": 8, "replication_factor": 3, "min_insync_replicas": 2}},
+    )
+    topics = {t.name: t for t in contract_topics(settings)}
+    assert (topics["crm.alerts"].partitions, choose_replication(5, topics["crm.alerts"])) == (8, Replication(3, 2))
+    assert (topics["crm.events"].partitions, choose_replication(5, topics["crm.events"])) == (4, Replication(2, 1))
+    assert topics["crm.events.dlq"].partitions == 1
+
+
+def test_an_override_of_a_topic_the_project_does_not_have_is_refused() -> None:
+    with pytest.raises(InfrastructureError, match=r"CRM_KAFKA_TOPIC_OVERRIDES names crm\.event\b"):
+        contract_topics(Settings(kafka_topic_overrides={"crm.event": {"partitions": 2}}))
+
+
+def test_an_override_with_an_unknown_key_is_a_settings_error() -> None:
+    with pytest.raises(ValueError, match="replicas"):
+        Settings(kafka_topic_overrides={"crm.alerts": {"replicas": 3}})
+
+
 def test_more_replicas_than_brokers_is_refused_naming_the_setting() -> None:
     with pytest.raises(InfrastructureError, match=r"CRM_KAFKA_REPLICATION_FACTOR=3.*1 broker:"):
         choose_replication(1, TopicSpec("crm.events", 4, KEEP_FOREVER, replication_factor=3))

@@ -17,6 +17,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 
 from crm.errors import InfrastructureError
 from crm.messaging.connection import KafkaConnection, client_options
+from crm.settings import TopicOverride
 
 log = structlog.get_logger(__name__)
 
@@ -51,19 +52,37 @@ class TopicNames(Protocol):
     def kafka_replication_factor(self) -> int | None: ...
     @property
     def kafka_min_insync_replicas(self) -> int | None: ...
+    @property
+    def kafka_topic_overrides(self) -> Mapping[str, TopicOverride]: ...
 
 
 def contract_topics(settings: TopicNames) -> list[TopicSpec]:
-    replication = {
-        "replication_factor": settings.kafka_replication_factor,
-        "min_insync_replicas": settings.kafka_min_insync_replicas,
-    }
-    return [
-        # The log of record: never deleted by retention, so projections can always be rebuilt.
-        TopicSpec(settings.events_topic, settings.topic_partitions, KEEP_FOREVER, **replication),
-        TopicSpec(settings.alerts_topic, settings.topic_partitions, KEEP_FOREVER, **replication),
-        TopicSpec(settings.dlq_topic, 1, KEEP_FOREVER, **replication),
+    """The project's topics, each with its settings: `CRM_TOPIC_PARTITIONS` (the dead letters: 1)
+    and the replication settings, unless `CRM_KAFKA_TOPIC_OVERRIDES` names the topic."""
+    defaults = [
+        (settings.events_topic, settings.topic_partitions),
+        (settings.alerts_topic, settings.topic_partitions),
+        (settings.dlq_topic, 1),
     ]
+    unknown = sorted(set(settings.kafka_topic_overrides) - {name for name, _ in defaults})
+    if unknown:
+        raise InfrastructureError(
+            f"CRM_KAFKA_TOPIC_OVERRIDES names {', '.join(unknown)}, not one of the project's topics "
+            f"({', '.join(name for name, _ in defaults)})."
+        )
+    topics = []
+    for name, partitions in defaults:
+        override = settings.kafka_topic_overrides.get(name, TopicOverride())
+        topics.append(
+            TopicSpec(
+                name,
+                override.partitions or partitions,
+                KEEP_FOREVER,  # the log of record is never deleted by retention: projections can be rebuilt
+                replication_factor=override.replication_factor or settings.kafka_replication_factor,
+                min_insync_replicas=override.min_insync_replicas or settings.kafka_min_insync_replicas,
+            )
+        )
+    return topics
 
 
 @dataclass(frozen=True)
