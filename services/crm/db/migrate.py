@@ -3,6 +3,7 @@ stack and the tests apply them; a service only checks the schema is current when
 (`prepare_schema`), unless `CRM_MIGRATE_ON_START` asks it to migrate."""
 
 import asyncio
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crm.db.engine import create_engine
 from crm.errors import InfrastructureError
@@ -61,22 +63,30 @@ async def upgrade_database_async(database_url: str) -> None:
     await asyncio.to_thread(upgrade_database, database_url)
 
 
-async def schema_revision(database_url: str) -> SchemaRevision:
-    """Where the database's schema stands against this release's migrations (reads only)."""
+@functools.cache
+def release_revisions() -> tuple[frozenset[str], frozenset[str]]:
+    """This release's migrations: its heads, and every revision it has."""
     scripts = ScriptDirectory(str(MIGRATIONS))
+    return frozenset(scripts.get_heads()), frozenset(script.revision for script in scripts.walk_revisions())
+
+
+async def read_schema_revision(connection: AsyncConnection) -> SchemaRevision:
+    """Where the schema on `connection` stands against this release's migrations (reads only;
+    directly, not through Alembic's MigrationContext, which would log its setup every time)."""
+    table = await connection.scalar(text("SELECT to_regclass('alembic_version')"))
+    applied = (await connection.scalars(text("SELECT version_num FROM alembic_version"))).all() if table else []
+    heads, known = release_revisions()
+    return SchemaRevision(frozenset(applied), heads, known)
+
+
+async def schema_revision(database_url: str) -> SchemaRevision:
+    """`read_schema_revision` on a connection of its own."""
     engine = create_engine(database_url, pool_size=1)
     try:
         async with engine.connect() as connection:
-            # Read directly: Alembic's MigrationContext would log its setup in every service's log.
-            table = await connection.scalar(text("SELECT to_regclass('alembic_version')"))
-            applied = (await connection.scalars(text("SELECT version_num FROM alembic_version"))).all() if table else []
+            return await read_schema_revision(connection)
     finally:
         await engine.dispose()
-    return SchemaRevision(
-        frozenset(applied),
-        frozenset(scripts.get_heads()),
-        frozenset(script.revision for script in scripts.walk_revisions()),
-    )
 
 
 def check_schema(revision: SchemaRevision, needed_by: str) -> None:

@@ -5,7 +5,6 @@ answer names each part (`kafka`, `database`, `schema`) and sets the `crm_ready` 
 """
 
 import asyncio
-import functools
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -13,11 +12,9 @@ from typing import TypeVar
 import structlog
 from aiokafka import AIOKafkaClient
 from aiokafka.errors import KafkaError
-from alembic.script import ScriptDirectory
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from crm.db.migrate import alembic_config
+from crm.db.migrate import read_schema_revision
 from crm.messaging.connection import KafkaConnection, client_options
 from crm.observability import metrics
 
@@ -27,25 +24,16 @@ KafkaCheck = Callable[[], Awaitable[bool]]
 T = TypeVar("T")
 
 
-@functools.cache
-def schema_heads() -> frozenset[str]:
-    """The revisions a current schema is at (the migrations' heads)."""
-    return frozenset(ScriptDirectory.from_config(alembic_config("postgresql://unused")).get_heads())
-
-
 async def schema_state(engine: AsyncEngine) -> str:
-    """`current`, `behind` (or unmigrated), or `unreachable` when PostgreSQL does not answer."""
+    """`current` (or migrated by a newer release, which a service accepts at start too: rolling
+    upgrades), `behind` (or unmigrated), or `unreachable` when PostgreSQL does not answer."""
     try:
         async with engine.connect() as connection:
-            exists = await connection.scalar(text("SELECT to_regclass('alembic_version') IS NOT NULL"))
-            revisions: frozenset[str] = frozenset()
-            if exists:
-                found = await connection.execute(text("SELECT version_num FROM alembic_version"))
-                revisions = frozenset(found.scalars())
+            revision = await read_schema_revision(connection)
     except Exception as error:  # the driver's, SQLAlchemy's and the network's errors alike: not ready
         log.debug("ready.database_unreachable", error=repr(error))
         return "unreachable"
-    return "current" if revisions == schema_heads() else "behind"
+    return "current" if revision.current or revision.ahead else "behind"
 
 
 def client_answers(client: AIOKafkaClient) -> KafkaCheck:
