@@ -108,6 +108,24 @@ def resolve_classpath(work_dir: Path, pom: Path | None = None) -> str:
     return cached.read_text().strip()
 
 
+def broker_command(heap: str, work_dir: Path, classpath: str, config: Path, *jvm_options: str) -> list[str]:
+    """The JVM command line of one Kafka node: `work_dir` holds its log4j2.properties."""
+    return [
+        "java",
+        f"-Xmx{heap}",
+        f"-Xms{heap}",
+        "-XX:+UseG1GC",
+        "-XX:MaxGCPauseMillis=20",
+        *jvm_options,
+        "-Djava.awt.headless=true",
+        f"-Dlog4j2.configurationFile={work_dir / 'log4j2.properties'}",
+        "-cp",
+        classpath,
+        "kafka.Kafka",
+        str(config),
+    ]
+
+
 @dataclass
 class KafkaBroker:
     """One broker+controller on loopback. Use as a context manager or call start()/stop()."""
@@ -146,19 +164,7 @@ class KafkaBroker:
         config = self._write_config(controller_port)
         if not (self.data_dir / "meta.properties").exists():
             self._format(classpath, config)
-        java = [
-            "java",
-            f"-Xmx{self.heap}",
-            f"-Xms{self.heap}",
-            "-XX:+UseG1GC",
-            "-XX:MaxGCPauseMillis=20",
-            "-Djava.awt.headless=true",
-            f"-Dlog4j2.configurationFile={self.work_dir / 'log4j2.properties'}",
-            "-cp",
-            classpath,
-            "kafka.Kafka",
-            str(config),
-        ]
+        java = broker_command(self.heap, self.work_dir, classpath, config)
         log.info("kafka.starting", bootstrap=self.bootstrap, log=str(self.log_path))
         self.log_path.unlink(missing_ok=True)
         self._process = spawn_server(java, self.work_dir / "java.out", cwd=self.work_dir)

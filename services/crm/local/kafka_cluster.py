@@ -18,6 +18,7 @@ from crm.errors import InfrastructureError
 from crm.local.kafka_broker import (
     LOG4J2_CONFIG,
     READY_MARKER,
+    broker_command,
     new_cluster_id,
     require_java_and_maven,
     resolve_classpath,
@@ -186,20 +187,13 @@ class KafkaCluster:
             raise InfrastructureError(f"Formatting Kafka node {node.node_id} failed:\n{result.stdout}{result.stderr}")
 
     def _spawn(self, node: KafkaNode) -> None:
-        java = [
-            "java",
-            f"-Xmx{self.heap}",
-            f"-Xms{self.heap}",
-            "-XX:+UseG1GC",
-            "-XX:MaxGCPauseMillis=20",
-            "-XX:TieredStopAtLevel=1",  # C1 only: less CPU at start on a small machine
-            "-Djava.awt.headless=true",
-            f"-Dlog4j2.configurationFile={node.work_dir / 'log4j2.properties'}",
-            "-cp",
+        java = broker_command(
+            self.heap,
+            node.work_dir,
             self._classpath,
-            "kafka.Kafka",
-            str(node.work_dir / "server.properties"),
-        ]
+            node.work_dir / "server.properties",
+            "-XX:TieredStopAtLevel=1",  # C1 only: less CPU at start on a small machine
+        )
         node.log_path.unlink(missing_ok=True)
         node._process = spawn_server(java, node.work_dir / "java.out", cwd=node.work_dir)
         log.info("kafka_cluster.starting", node=node.node_id, port=node.client_port, pid=node._process.pid)
